@@ -1,0 +1,130 @@
+# Fulcrum — one entry point. See README.md.
+#   make            build everything (plain variant)
+#   make test       install deps, build plain + ASan/UBSan, run every test twice
+#   make run        install deps, build, run the default (see README.md)
+#   make bench      benchmarks (release build), not part of make test
+#   make fuzz       libFuzzer campaigns, FUZZ_TIME seconds each
+#   make deps       install missing Debian packages (idempotent)
+SHELL := /bin/bash
+BUILD ?= build
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+SEEDS ?= 1000
+FROM ?= 1
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wvla -Wformat=2
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -MMD -MP $(WARN)
+CFLAGS_plain := $(BASE_CFLAGS) -O2
+CFLAGS_asan := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+CFLAGS_release := $(BASE_CFLAGS) -O3 -march=native -DNDEBUG
+LDLIBS_plain := -lm -lpthread
+LDLIBS_asan := $(LDLIBS_plain)
+LDLIBS_release := $(LDLIBS_plain)
+TEST_LDLIBS := -lcmocka
+
+# The pure library: dataplane core (DPDK glue files are dataplane/dpdk_*.c and
+# are not part of it), raft, and the controlplane files that need no event loop.
+LIB_SRCS := $(filter-out dataplane/dpdk_%.c,$(wildcard dataplane/*.c)) \
+	$(wildcard raft/*.c) \
+	$(filter-out controlplane/main.c controlplane/ev_%.c,$(wildcard controlplane/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRCS))
+SIM_SRCS := $(wildcard tests/sim/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_NAMES := $(patsubst tools/%.c,%,$(TOOL_SRCS))
+BENCH_SRCS := $(wildcard tools/bench/bench_*.c)
+BENCH_NAMES := $(patsubst tools/bench/%.c,%,$(BENCH_SRCS))
+VARIANTS := plain asan release
+
+.PHONY: all deps test run bench fuzz sim clean format check-format
+all: $(BUILD)/plain/.built
+
+define VARIANT_RULES
+$(BUILD)/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) -c $$< -o $$@
+
+$(BUILD)/$(1)/libfulcrum.a: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(LIB_SRCS))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/obj/tests/unit/%.o $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(TEST_LDLIBS) $$(LDLIBS_$(1))
+
+# Corpus replay: the fuzz target built with the normal compiler and a main()
+# that feeds it every file of tests/fuzz/corpus/NAME.
+$(BUILD)/$(1)/tests/replay_%: $(BUILD)/$(1)/obj/tests/fuzz/fuzz_%.o $(BUILD)/$(1)/obj/tests/fuzz/replay.o $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+
+$(BUILD)/$(1)/tests/raftsim: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(SIM_SRCS)) $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+
+$(BUILD)/$(1)/bin/%: $(BUILD)/$(1)/obj/tools/%.o $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+
+$(BUILD)/$(1)/bench/%: $(BUILD)/$(1)/obj/tools/bench/%.o $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+
+$(1)_TESTS := $$(addprefix $(BUILD)/$(1)/tests/,$$(UNIT_NAMES) $$(addprefix replay_,$$(FUZZ_NAMES)) \
+	$$(if $$(SIM_SRCS),raftsim))
+$(1)_BINS := $$(addprefix $(BUILD)/$(1)/bin/,$$(TOOL_NAMES))
+$(1)_BENCHES := $$(addprefix $(BUILD)/$(1)/bench/,$$(BENCH_NAMES))
+
+$(BUILD)/$(1)/.built: $$($(1)_TESTS) $$($(1)_BINS)
+	@touch $$@
+endef
+$(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:
+
+deps:
+	@tools/deps.sh
+
+# Every test runs twice: plain and under ASan+UBSan. The runner prints the
+# summary line "N passed, N failed[, N skipped]" last.
+test: deps
+	$(MAKE) $(BUILD)/plain/.built $(BUILD)/asan/.built
+	@tools/run-tests.sh $(plain_TESTS) $(asan_TESTS)
+
+run: deps
+	$(MAKE) $(BUILD)/plain/.built
+	@tools/run.sh
+
+bench: deps
+	$(MAKE) $(release_BENCHES)
+	@tools/bench.sh $(release_BENCHES)
+
+sim: $(BUILD)/plain/tests/raftsim
+	$(BUILD)/plain/tests/raftsim --seeds $(SEEDS) --from $(FROM)
+
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(LIB_SRCS) -o $@ -lm -lpthread
+
+fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
+	@for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== fuzz $$n for $(FUZZ_TIME)s (new inputs in $(BUILD)/fuzz/corpus-$$n)"; \
+		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,836 @@
+#include "dataplane/flow.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/hash.h"
+
+#define NS_PER_S 1000000000ULL
+
+/* Any fixed odd constant: the hash is node-local (fractional bits of sqrt(2)). */
+#define FLOW_HASH_SEED 0x6a09e667f3bcc909ULL
+
+#define BUCKET_SLOTS 8
+#define SLOTS_PER_FLOW 4 /* see flow.h: nat flows fill the index to at most half */
+#define REF_REV 0x80000000u
+#define REF_IDX 0x7fffffffu
+#define NIL 0xffffffffu
+
+/*
+ * Bounds on the work one insert may do to make room, so that a flood costs a
+ * bounded time per packet: entries examined for expiry at the sweep cursor,
+ * queue entries walked looking for an embryonic one, entries examined to pick
+ * an established victim.
+ */
+#define RECLAIM_SCAN 8
+#define QUEUE_BUDGET 64
+#define EST_SCAN 16
+
+struct flow_bucket {
+	uint16_t sig[BUCKET_SLOTS]; /* 0 = empty slot */
+	uint32_t ref[BUCKET_SLOTS]; /* entry index, | REF_REV for a reverse key */
+	uint32_t n_moved;           /* keys whose first bucket is this one, stored in their second */
+	uint32_t pad[3];
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
+_Static_assert(sizeof(struct flow_key) == 48, "flow_key has no implicit padding");
+_Static_assert(sizeof(struct flow_entry) == 128, "flow_entry is two cache lines");
+_Static_assert(offsetof(struct flow_entry, state_gen) == 64, "line 0 holds the per-hit fields");
+
+enum release_why {
+	REL_REMOVE,
+	REL_EXPIRED,
+	REL_EVICT_EXPIRED,
+	REL_EVICT_EMBRYONIC,
+	REL_EVICT_ESTABLISHED,
+};
+
+/* Timeout classes: TCP states 0..7 (5..7 never occur, mapped to CLOSED), UDP, other. */
+enum { TMO_UDP = 8, TMO_OTHER = 9, TMO_N = 10 };
+
+struct flow_table {
+	struct flow_entry *ent;
+	struct flow_bucket *bkt;
+	uint32_t cap;
+	uint32_t nb; /* buckets; any count, mapped with a multiply (Lemire's fastrange) */
+	uint32_t n_live;
+	uint32_t free_head; /* free entries, linked through tbl_next (LIFO: reuse warm lines) */
+	uint32_t q_head;    /* eviction queue: entries in creation order, linked through tbl_* */
+	uint32_t q_tail;
+	uint32_t cursor; /* sweep position */
+	int evict_est;
+	uint64_t tmo[TMO_N];
+	void (*on_release)(void *ctx, const struct flow_entry *e);
+	void *ctx;
+	struct flow_stats st;
+};
+
+/* Where a key may live: two candidate buckets and its signature. */
+struct loc {
+	uint32_t b1;
+	uint32_t b2;
+	uint16_t sig;
+};
+
+void flow_timeouts_default(struct flow_timeouts *to)
+{
+	/*
+	 * SYN 5 s: long enough for the client's first retransmissions (RFC 6298
+	 * initial RTO 1 s, doubling: 1, 3, 7 s; each refreshes the entry), short
+	 * enough that a SYN flood's entries go quickly. conntrack's 120 s would
+	 * let a flood pin the table. A later retransmission just creates a new
+	 * entry and Maglev picks the same backend.
+	 */
+	to->tcp_syn = 5 * NS_PER_S;
+	/*
+	 * Established 900 s, as IPVS: longer than common application idle
+	 * timeouts (nginx 75 s, AWS NLB 350 s) so idle keep-alive connections
+	 * keep their backend across a Maglev change. Established flows are never
+	 * evicted by default, so size the table for this.
+	 */
+	to->tcp_est = 900 * NS_PER_S;
+	/* FIN 30 s: the closing handshake and a short half-close; IPVS's 120 s holds memory longer. */
+	to->tcp_fin = 30 * NS_PER_S;
+	/* Closed 10 s (IPVS "close"): absorbs packets in flight and retransmitted RSTs. */
+	to->tcp_closed = 10 * NS_PER_S;
+	/* UDP 60 s: above QUIC's common 30 s idle timeout so a quiet QUIC connection survives. */
+	to->udp = 60 * NS_PER_S;
+	/* Other protocols 30 s (conntrack's generic default is 600 s; these are rare here). */
+	to->other = 30 * NS_PER_S;
+}
+
+uint64_t flow_hash(const struct flow_key *k)
+{
+	return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static inline void locate(const struct flow_table *t, uint64_t h, struct loc *l)
+{
+	uint16_t sig = (uint16_t)(h ^ (h >> 32));
+
+	/* b1 uses the high bits of the low word, b2 of the high word; sig their low bits. */
+	l->b1 = (uint32_t)(((uint64_t)(uint32_t)h * t->nb) >> 32);
+	l->b2 = (uint32_t)(((h >> 32) * t->nb) >> 32);
+	l->sig = sig ? sig : 1;
+}
+
+static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	uint64_t x[6], y[6], d = 0;
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	for (int i = 0; i < 6; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
+{
+	return e->rev_sport == k->sport && e->snat_port == k->dport && e->key.proto == k->proto &&
+	       (k->pad[0] | k->pad[1] | k->pad[2]) == 0 && addr_eq(&e->rev_src, &k->src) &&
+	       addr_eq(&e->snat_addr, &k->dst);
+}
+
+static void rev_key(const struct flow_entry *e, struct flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->src = e->rev_src;
+	k->dst = e->snat_addr;
+	k->sport = e->rev_sport;
+	k->dport = e->snat_port;
+	k->proto = e->key.proto;
+}
+
+static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < BUCKET_SLOTS; i++)
+		m |= (unsigned)(b->sig[i] == sig) << i;
+	return m;
+}
+
+static inline uint64_t entry_timeout(const struct flow_table *t, const struct flow_entry *e)
+{
+	if (e->key.proto == IPPROTO_TCP)
+		return t->tmo[e->tcp_state & 7];
+	return t->tmo[e->key.proto == IPPROTO_UDP ? TMO_UDP : TMO_OTHER];
+}
+
+static inline int entry_expired(const struct flow_table *t, const struct flow_entry *e,
+				uint64_t now)
+{
+	return now > e->last_seen && now - e->last_seen > entry_timeout(t, e);
+}
+
+/*
+ * Cheap to evict: a flow that has shown no sign of being a real conversation.
+ * One packet is all a spoofed SYN, a mid-stream ACK flood or a DNS query ever
+ * shows; a TCP flow counts as real only once it reached ESTABLISHED.
+ */
+static inline int entry_embryonic(const struct flow_entry *e)
+{
+	if (!(e->flags & FLOW_F_MULTI))
+		return 1;
+	return e->key.proto == IPPROTO_TCP && !(e->flags & FLOW_F_WAS_EST);
+}
+
+static int entry_of(const struct flow_table *t, const struct flow_entry *e, uint32_t *idx)
+{
+	uintptr_t p = (uintptr_t)e, base = (uintptr_t)t->ent;
+
+	if (e == NULL || p < base || (p - base) % sizeof(*e) != 0 ||
+	    (p - base) / sizeof(*e) >= t->cap || !(e->flags & FLOW_F_LIVE))
+		return -EINVAL;
+	*idx = (uint32_t)((p - base) / sizeof(*e));
+	return 0;
+}
+
+/* ---- index --------------------------------------------------------------- */
+
+/* The ref of the slot of bucket bi holding key k, or NIL; *slot = its position. */
+static uint32_t bucket_find(const struct flow_table *t, uint32_t bi, const struct flow_key *k,
+			    uint16_t sig)
+{
+	const struct flow_bucket *b = &t->bkt[bi];
+	unsigned m = sig_mask(b, sig);
+
+	while (m) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		uint32_t ref = b->ref[i];
+		const struct flow_entry *e = &t->ent[ref & REF_IDX];
+
+		m &= m - 1;
+		if (ref & REF_REV ? rev_eq(e, k) : key_eq(&e->key, k))
+			return ref;
+	}
+	return NIL;
+}
+
+static uint32_t index_find(const struct flow_table *t, const struct flow_key *k, const struct loc *l)
+{
+	uint32_t ref = bucket_find(t, l->b1, k, l->sig);
+
+	if (ref == NIL && t->bkt[l->b1].n_moved != 0 && l->b2 != l->b1)
+		ref = bucket_find(t, l->b2, k, l->sig);
+	return ref;
+}
+
+static int bucket_has_room(const struct flow_table *t, const struct loc *l)
+{
+	return sig_mask(&t->bkt[l->b1], 0) != 0 || sig_mask(&t->bkt[l->b2], 0) != 0;
+}
+
+static int index_add(struct flow_table *t, const struct loc *l, uint32_t ref)
+{
+	struct flow_bucket *b = &t->bkt[l->b1];
+	unsigned m = sig_mask(b, 0);
+
+	if (m == 0 && l->b2 != l->b1) {
+		b = &t->bkt[l->b2];
+		m = sig_mask(b, 0);
+		if (m == 0)
+			return -ENOSPC;
+		t->bkt[l->b1].n_moved++;
+	}
+	if (m == 0)
+		return -ENOSPC;
+	unsigned i = (unsigned)__builtin_ctz(m);
+	b->sig[i] = l->sig;
+	b->ref[i] = ref;
+	return 0;
+}
+
+static void index_del(struct flow_table *t, const struct flow_key *k, uint32_t ref)
+{
+	struct loc l;
+	struct flow_bucket *b;
+
+	locate(t, flow_hash(k), &l);
+	b = &t->bkt[l.b1];
+	for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+		if (b->sig[i] == l.sig && b->ref[i] == ref) {
+			b->sig[i] = 0;
+			return;
+		}
+	}
+	b = &t->bkt[l.b2];
+	for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+		if (b->sig[i] == l.sig && b->ref[i] == ref) {
+			b->sig[i] = 0;
+			assert(t->bkt[l.b1].n_moved > 0);
+			t->bkt[l.b1].n_moved--;
+			return;
+		}
+	}
+	assert(!"flow: indexed key not found");
+}
+
+/* ---- eviction queue (creation order) ------------------------------------- */
+
+static void queue_append(struct flow_table *t, uint32_t idx)
+{
+	struct flow_entry *e = &t->ent[idx];
+
+	e->tbl_prev = t->q_tail;
+	e->tbl_next = NIL;
+	if (t->q_tail != NIL)
+		t->ent[t->q_tail].tbl_next = idx;
+	else
+		t->q_head = idx;
+	t->q_tail = idx;
+	e->flags |= FLOW_F_QUEUED;
+}
+
+static void queue_unlink(struct flow_table *t, uint32_t idx)
+{
+	struct flow_entry *e = &t->ent[idx];
+
+	if (e->tbl_prev != NIL)
+		t->ent[e->tbl_prev].tbl_next = e->tbl_next;
+	else
+		t->q_head = e->tbl_next;
+	if (e->tbl_next != NIL)
+		t->ent[e->tbl_next].tbl_prev = e->tbl_prev;
+	else
+		t->q_tail = e->tbl_prev;
+	e->flags &= (uint8_t)~FLOW_F_QUEUED;
+}
+
+/* ---- entry life cycle ---------------------------------------------------- */
+
+static void entry_release(struct flow_table *t, uint32_t idx, enum release_why why)
+{
+	struct flow_entry *e = &t->ent[idx];
+
+	index_del(t, &e->key, idx);
+	if (e->flags & FLOW_F_REV) {
+		struct flow_key rk;
+
+		rev_key(e, &rk);
+		index_del(t, &rk, idx | REF_REV);
+	}
+	if (e->flags & FLOW_F_QUEUED)
+		queue_unlink(t, idx);
+	switch (why) {
+	case REL_REMOVE:
+		t->st.removes++;
+		break;
+	case REL_EXPIRED:
+		t->st.expired++;
+		break;
+	case REL_EVICT_EXPIRED:
+		t->st.evict_expired++;
+		break;
+	case REL_EVICT_EMBRYONIC:
+		t->st.evict_embryonic++;
+		break;
+	case REL_EVICT_ESTABLISHED:
+		t->st.evict_established++;
+		break;
+	}
+	t->n_live--;
+	if (t->on_release)
+		t->on_release(t->ctx, e);
+	e->flags = 0;
+	e->tbl_next = t->free_head;
+	t->free_head = idx;
+}
+
+/*
+ * Examine up to budget entries at the cursor: release expired ones (counted
+ * as why) and drop graduated entries from the eviction queue, which keeps the
+ * queue made of mostly embryonic entries.
+ */
+static uint32_t sweep(struct flow_table *t, uint64_t now, uint32_t budget, enum release_why why)
+{
+	uint32_t freed = 0;
+
+	if (budget > t->cap)
+		budget = t->cap;
+	while (budget--) {
+		uint32_t idx = t->cursor;
+		struct flow_entry *e = &t->ent[idx];
+
+		t->cursor = idx + 1 == t->cap ? 0 : idx + 1;
+		if (!(e->flags & FLOW_F_LIVE))
+			continue;
+		if (entry_expired(t, e, now)) {
+			entry_release(t, idx, why);
+			freed++;
+		} else if ((e->flags & FLOW_F_QUEUED) && !entry_embryonic(e)) {
+			queue_unlink(t, idx);
+		}
+	}
+	return freed;
+}
+
+/* Make one entry free when there is none. 0, or -ENOSPC. */
+static int reclaim_entry(struct flow_table *t, uint64_t now)
+{
+	if (sweep(t, now, RECLAIM_SCAN, REL_EVICT_EXPIRED) > 0)
+		return 0;
+	/* Oldest first; entries that graduated since they were queued leave the queue. */
+	for (unsigned n = 0; n < QUEUE_BUDGET && t->q_head != NIL; n++) {
+		uint32_t idx = t->q_head;
+		const struct flow_entry *e = &t->ent[idx];
+
+		if (entry_expired(t, e, now)) {
+			entry_release(t, idx, REL_EVICT_EXPIRED);
+			return 0;
+		}
+		if (entry_embryonic(e)) {
+			entry_release(t, idx, REL_EVICT_EMBRYONIC);
+			return 0;
+		}
+		queue_unlink(t, idx);
+	}
+	if (t->evict_est) {
+		/* Approximate LRU: the least recently seen of the next few entries. */
+		uint32_t victim = NIL;
+
+		for (unsigned n = 0; n < EST_SCAN && n < t->cap; n++) {
+			uint32_t idx = t->cursor;
+
+			t->cursor = idx + 1 == t->cap ? 0 : idx + 1;
+			if ((t->ent[idx].flags & FLOW_F_LIVE) &&
+			    (victim == NIL || t->ent[idx].last_seen < t->ent[victim].last_seen))
+				victim = idx;
+		}
+		if (victim != NIL) {
+			entry_release(t, victim, REL_EVICT_ESTABLISHED);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/*
+ * Both buckets of a key are full: free one slot by releasing one of the flows
+ * indexed there (never `keep`), in the global order expired, embryonic (least
+ * recently seen), established (if enabled). 0, or -ENOSPC.
+ */
+static int reclaim_slot(struct flow_table *t, const struct loc *l, uint64_t now, uint32_t keep)
+{
+	uint32_t emb = NIL, est = NIL;
+	const uint32_t bs[2] = {l->b1, l->b2};
+
+	for (unsigned j = 0; j < 2; j++) {
+		const struct flow_bucket *b = &t->bkt[bs[j]];
+
+		if (j == 1 && bs[1] == bs[0])
+			break;
+		for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+			uint32_t idx = b->ref[i] & REF_IDX;
+			const struct flow_entry *e = &t->ent[idx];
+
+			if (b->sig[i] == 0 || idx == keep)
+				continue;
+			if (entry_expired(t, e, now)) {
+				entry_release(t, idx, REL_EVICT_EXPIRED);
+				return 0;
+			}
+			if (entry_embryonic(e)) {
+				if (emb == NIL || e->last_seen < t->ent[emb].last_seen)
+					emb = idx;
+			} else if (est == NIL || e->last_seen < t->ent[est].last_seen) {
+				est = idx;
+			}
+		}
+	}
+	if (emb != NIL) {
+		entry_release(t, emb, REL_EVICT_EMBRYONIC);
+		return 0;
+	}
+	if (t->evict_est && est != NIL) {
+		entry_release(t, est, REL_EVICT_ESTABLISHED);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+static int timeouts_valid(const struct flow_timeouts *to)
+{
+	return to->tcp_syn && to->tcp_est && to->tcp_fin && to->tcp_closed && to->udp && to->other;
+}
+
+int flow_set_timeouts(struct flow_table *t, const struct flow_timeouts *to)
+{
+	if (t == NULL || to == NULL || !timeouts_valid(to))
+		return -EINVAL;
+	t->tmo[FLOW_TCP_NONE] = to->tcp_syn;
+	t->tmo[FLOW_TCP_SYN_SENT] = to->tcp_syn;
+	t->tmo[FLOW_TCP_ESTABLISHED] = to->tcp_est;
+	t->tmo[FLOW_TCP_FIN_WAIT] = to->tcp_fin;
+	for (unsigned s = FLOW_TCP_CLOSED; s < TMO_UDP; s++)
+		t->tmo[s] = to->tcp_closed;
+	t->tmo[TMO_UDP] = to->udp;
+	t->tmo[TMO_OTHER] = to->other;
+	return 0;
+}
+
+struct flow_table *flow_create(uint32_t capacity, const struct flow_timeouts *to,
+			       void (*on_release)(void *ctx, const struct flow_entry *e), void *ctx)
+{
+	struct flow_timeouts def;
+	struct flow_table *t;
+	size_t ent_bytes, bkt_bytes;
+
+	if (capacity == 0 || capacity > FLOW_CAPACITY_MAX)
+		return NULL;
+	if (to == NULL) {
+		flow_timeouts_default(&def);
+		to = &def;
+	}
+	if (!timeouts_valid(to))
+		return NULL;
+	t = aligned_alloc(64, sizeof(*t) + 63 - (sizeof(*t) + 63) % 64);
+	if (t == NULL)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	t->cap = capacity;
+	t->nb = (uint32_t)(((uint64_t)capacity * SLOTS_PER_FLOW + BUCKET_SLOTS - 1) / BUCKET_SLOTS);
+	ent_bytes = (size_t)capacity * sizeof(struct flow_entry);
+	bkt_bytes = (size_t)t->nb * sizeof(struct flow_bucket);
+	/* 128-aligned: each entry is one aligned line pair, fetched together. */
+	t->ent = aligned_alloc(128, ent_bytes);
+	t->bkt = aligned_alloc(64, bkt_bytes);
+	if (t->ent == NULL || t->bkt == NULL) {
+		free(t->ent);
+		free(t->bkt);
+		free(t);
+		return NULL;
+	}
+	/* Writing everything now takes the page faults here, not on the fast path. */
+	memset(t->ent, 0, ent_bytes);
+	memset(t->bkt, 0, bkt_bytes);
+	for (uint32_t i = 0; i < capacity; i++)
+		t->ent[i].tbl_next = i + 1 < capacity ? i + 1 : NIL;
+	t->free_head = 0;
+	t->q_head = t->q_tail = NIL;
+	t->on_release = on_release;
+	t->ctx = ctx;
+	(void)flow_set_timeouts(t, to);
+	return t;
+}
+
+void flow_destroy(struct flow_table *t)
+{
+	if (t == NULL)
+		return;
+	/* No unindexing: the index goes away with the table. */
+	for (uint32_t i = 0; i < t->cap && t->on_release; i++) {
+		if (t->ent[i].flags & FLOW_F_LIVE)
+			t->on_release(t->ctx, &t->ent[i]);
+	}
+	free(t->ent);
+	free(t->bkt);
+	free(t);
+}
+
+void flow_set_evict_established(struct flow_table *t, int enable)
+{
+	t->evict_est = enable != 0;
+}
+
+void flow_prefetch(const struct flow_table *t, uint64_t hash)
+{
+	struct loc l;
+
+	locate(t, hash, &l);
+	__builtin_prefetch(&t->bkt[l.b1], 0, 3);
+}
+
+static inline void prefetch_entry(const struct flow_entry *e)
+{
+	__builtin_prefetch(e, 1, 3);
+	__builtin_prefetch((const char *)e + 64, 1, 3);
+}
+
+/* The result of a found ref: NULL (and released) when expired. */
+static struct flow_entry *hit(struct flow_table *t, uint32_t ref, uint64_t now, int *dir)
+{
+	struct flow_entry *e = &t->ent[ref & REF_IDX];
+
+	if (entry_expired(t, e, now)) {
+		entry_release(t, ref & REF_IDX, REL_EXPIRED);
+		return NULL;
+	}
+	if (dir)
+		*dir = ref & REF_REV ? FLOW_DIR_REV : FLOW_DIR_FWD;
+	return e;
+}
+
+struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key, uint64_t hash,
+			       uint64_t now, int *dir)
+{
+	struct loc l;
+	uint32_t ref;
+
+	locate(t, hash, &l);
+	ref = index_find(t, key, &l);
+	return ref == NIL ? NULL : hit(t, ref, now, dir);
+}
+
+static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const keys[],
+			    const uint64_t hashes[], unsigned n, uint64_t now,
+			    struct flow_entry *out[], int dirs[])
+{
+	struct loc l[FLOW_BURST_MAX];
+	uint32_t cand[FLOW_BURST_MAX];
+	unsigned hits = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		locate(t, hashes[i], &l[i]);
+		__builtin_prefetch(&t->bkt[l[i].b1], 0, 3);
+	}
+	/* First signature match per packet; prefetch its entry. NIL = decide in the last pass. */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned m = sig_mask(&t->bkt[l[i].b1], l[i].sig);
+
+		cand[i] = NIL;
+		if (m) {
+			cand[i] = t->bkt[l[i].b1].ref[__builtin_ctz(m)];
+			prefetch_entry(&t->ent[cand[i] & REF_IDX]);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int d = FLOW_DIR_FWD;
+		struct flow_entry *e = NULL;
+		uint32_t ref = cand[i];
+
+		if (ref != NIL) {
+			const struct flow_entry *c = &t->ent[ref & REF_IDX];
+
+			/* LIVE: an earlier packet of this burst may have released it. */
+			if (!(c->flags & FLOW_F_LIVE) ||
+			    !(ref & REF_REV ? rev_eq(c, keys[i]) : key_eq(&c->key, keys[i])))
+				ref = index_find(t, keys[i], &l[i]);
+		} else if (t->bkt[l[i].b1].n_moved != 0) {
+			ref = index_find(t, keys[i], &l[i]);
+		}
+		if (ref != NIL)
+			e = hit(t, ref, now, &d);
+		out[i] = e;
+		if (dirs)
+			dirs[i] = d;
+		hits += e != NULL;
+	}
+	return hits;
+}
+
+unsigned flow_lookup_burst(struct flow_table *t, const struct flow_key *const keys[],
+			   const uint64_t hashes[], unsigned n, uint64_t now,
+			   struct flow_entry *out[], int dirs[])
+{
+	unsigned hits = 0;
+
+	for (unsigned i = 0; i < n; i += FLOW_BURST_MAX) {
+		unsigned k = n - i < FLOW_BURST_MAX ? n - i : FLOW_BURST_MAX;
+
+		hits += lookup_pass(t, keys + i, hashes + i, k, now, out + i, dirs ? dirs + i : NULL);
+	}
+	return hits;
+}
+
+struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *key, uint64_t hash,
+			       uint64_t now)
+{
+	struct flow_entry *e;
+	struct loc l;
+	uint32_t ref, idx;
+
+	assert(hash == flow_hash(key));
+	locate(t, hash, &l);
+	ref = index_find(t, key, &l);
+	if (ref != NIL) {
+		if (!entry_expired(t, &t->ent[ref & REF_IDX], now)) {
+			assert(!"flow_insert: key already present (look up first)");
+			return NULL;
+		}
+		entry_release(t, ref & REF_IDX, REL_EXPIRED);
+	}
+	if (!bucket_has_room(t, &l) && reclaim_slot(t, &l, now, NIL) != 0)
+		goto full;
+	if (t->free_head == NIL && reclaim_entry(t, now) != 0)
+		goto full;
+	idx = t->free_head;
+	e = &t->ent[idx];
+	t->free_head = e->tbl_next;
+	if (index_add(t, &l, idx) != 0) {
+		/* Cannot happen: making room only ever frees slots. */
+		assert(!"flow_insert: slot vanished");
+		e->tbl_next = t->free_head;
+		t->free_head = idx;
+		goto full;
+	}
+	memset(e, 0, sizeof(*e));
+	e->key = *key;
+	e->last_seen = now;
+	e->flags = FLOW_F_LIVE;
+	queue_append(t, idx);
+	t->n_live++;
+	t->st.inserts++;
+	return e;
+full:
+	t->st.insert_fail++;
+	return NULL;
+}
+
+int flow_set_reverse(struct flow_table *t, struct flow_entry *e, const struct flow_key *rev,
+		     uint64_t rev_hash)
+{
+	/* The caller has just handled a packet of e, so its last_seen is "now". */
+	uint64_t now;
+	struct loc l;
+	uint32_t idx, ref;
+
+	if (entry_of(t, e, &idx) != 0 || rev == NULL || rev->proto != e->key.proto ||
+	    (rev->pad[0] | rev->pad[1] | rev->pad[2]) != 0)
+		return -EINVAL;
+	if (e->flags & FLOW_F_REV)
+		return -EALREADY;
+	assert(rev_hash == flow_hash(rev));
+	now = e->last_seen;
+	locate(t, rev_hash, &l);
+	ref = index_find(t, rev, &l);
+	if (ref != NIL) {
+		uint32_t other = ref & REF_IDX;
+
+		if (other == idx || !entry_expired(t, &t->ent[other], now)) {
+			t->st.rev_conflict++;
+			return -EEXIST;
+		}
+		entry_release(t, other, REL_EXPIRED);
+	}
+	if (!bucket_has_room(t, &l) && reclaim_slot(t, &l, now, idx) != 0) {
+		t->st.rev_nospace++;
+		return -ENOSPC;
+	}
+	if (index_add(t, &l, idx | REF_REV) != 0) {
+		assert(!"flow_set_reverse: slot vanished");
+		t->st.rev_nospace++;
+		return -ENOSPC;
+	}
+	e->rev_src = rev->src;
+	e->snat_addr = rev->dst;
+	e->rev_sport = rev->sport;
+	e->snat_port = rev->dport;
+	e->flags |= FLOW_F_REV;
+	t->st.rev_set++;
+	return 0;
+}
+
+int flow_remove(struct flow_table *t, struct flow_entry *e)
+{
+	uint32_t idx;
+
+	if (entry_of(t, e, &idx) != 0)
+		return -EINVAL;
+	entry_release(t, idx, REL_REMOVE);
+	return 0;
+}
+
+uint32_t flow_expire(struct flow_table *t, uint64_t now, uint32_t budget)
+{
+	return sweep(t, now, budget, REL_EXPIRED);
+}
+
+/* ---- TCP state ----------------------------------------------------------- */
+
+enum tcp_event {
+	EV_NONE,       /* no state-relevant flag, an invalid combination, or ignored */
+	EV_SYN,        /* SYN without ACK from the client */
+	EV_SYNACK_REV, /* SYN+ACK from the server */
+	EV_ACK_FWD,    /* ACK without SYN/FIN/RST from the client */
+	EV_FIN,        /* FIN without SYN/RST, either direction */
+	EV_RST,        /* RST without SYN, either direction */
+	EV_N,
+};
+
+/* The legal transitions, written once (see enum flow_tcp_state in flow.h). */
+static const uint8_t tcp_next[5][EV_N] = {
+	[FLOW_TCP_NONE] = {FLOW_TCP_NONE, FLOW_TCP_SYN_SENT, FLOW_TCP_NONE, FLOW_TCP_ESTABLISHED,
+			   FLOW_TCP_FIN_WAIT, FLOW_TCP_CLOSED},
+	[FLOW_TCP_SYN_SENT] = {FLOW_TCP_SYN_SENT, FLOW_TCP_SYN_SENT, FLOW_TCP_SYN_SENT,
+			       FLOW_TCP_ESTABLISHED, FLOW_TCP_FIN_WAIT, FLOW_TCP_CLOSED},
+	[FLOW_TCP_ESTABLISHED] = {FLOW_TCP_ESTABLISHED, FLOW_TCP_ESTABLISHED, FLOW_TCP_ESTABLISHED,
+				  FLOW_TCP_ESTABLISHED, FLOW_TCP_FIN_WAIT, FLOW_TCP_CLOSED},
+	[FLOW_TCP_FIN_WAIT] = {FLOW_TCP_FIN_WAIT, FLOW_TCP_SYN_SENT, FLOW_TCP_FIN_WAIT,
+			       FLOW_TCP_FIN_WAIT, FLOW_TCP_FIN_WAIT, FLOW_TCP_CLOSED},
+	[FLOW_TCP_CLOSED] = {FLOW_TCP_CLOSED, FLOW_TCP_SYN_SENT, FLOW_TCP_CLOSED, FLOW_TCP_CLOSED,
+			     FLOW_TCP_CLOSED, FLOW_TCP_CLOSED},
+};
+
+static enum tcp_event tcp_classify(uint8_t f, int dir)
+{
+	int syn = f & FLOW_TCPF_SYN, ack = f & FLOW_TCPF_ACK;
+
+	if (syn && (f & (FLOW_TCPF_FIN | FLOW_TCPF_RST)))
+		return EV_NONE;
+	if (f & FLOW_TCPF_RST)
+		return EV_RST;
+	if (syn) {
+		if (dir == FLOW_DIR_FWD)
+			return ack ? EV_NONE : EV_SYN;
+		return ack ? EV_SYNACK_REV : EV_NONE;
+	}
+	if (f & FLOW_TCPF_FIN)
+		return EV_FIN;
+	if (ack && dir == FLOW_DIR_FWD)
+		return EV_ACK_FWD;
+	return EV_NONE;
+}
+
+void flow_touch(struct flow_entry *e, uint64_t now)
+{
+	if (now > e->last_seen)
+		e->last_seen = now;
+	e->flags |= e->flags & FLOW_F_SEEN ? FLOW_F_MULTI : FLOW_F_SEEN;
+}
+
+void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now)
+{
+	enum tcp_event ev = tcp_classify(tcp_flags, dir);
+	uint8_t st = e->tcp_state <= FLOW_TCP_CLOSED ? e->tcp_state : FLOW_TCP_CLOSED;
+	uint8_t next;
+
+	if (ev == EV_SYNACK_REV)
+		e->flags |= FLOW_F_SYNACK;
+	/* Seeing replies, we can insist on a real handshake: no spoofed SYN, ACK pair. */
+	if (ev == EV_ACK_FWD && st == FLOW_TCP_SYN_SENT && (e->flags & FLOW_F_REV) &&
+	    !(e->flags & FLOW_F_SYNACK))
+		ev = EV_NONE;
+	next = tcp_next[st][ev];
+	if (next == FLOW_TCP_SYN_SENT && st >= FLOW_TCP_FIN_WAIT)
+		e->flags &= (uint8_t)~(FLOW_F_WAS_EST | FLOW_F_SYNACK); /* a new connection */
+	if (next == FLOW_TCP_ESTABLISHED)
+		e->flags |= FLOW_F_WAS_EST;
+	e->tcp_state = next;
+	flow_touch(e, now);
+}
+
+uint32_t flow_count(const struct flow_table *t)
+{
+	return t->n_live;
+}
+
+uint32_t flow_capacity(const struct flow_table *t)
+{
+	return t->cap;
+}
+
+void flow_stats(const struct flow_table *t, struct flow_stats *out)
+{
+	*out = t->st;
+}

@@ -1,0 +1,275 @@
+/* flow: per-worker connection table (5-tuple -> backend, NAT mapping, TCP state, timeouts). */
+#ifndef FULCRUM_DATAPLANE_FLOW_H
+#define FULCRUM_DATAPLANE_FLOW_H
+
+#include <stdint.h>
+
+#include "dataplane/addr.h"
+
+/*
+ * Threading: a table belongs to one worker. Every function below that takes a
+ * struct flow_table (or an entry of one) must be called from that worker only;
+ * there are no locks and no atomics. flow_create/flow_destroy may run on any
+ * thread as long as no other thread uses the table at the same time.
+ *
+ * Memory: flow_create allocates everything; nothing afterwards allocates.
+ * Per flow of capacity: 128 bytes of entry + 32 bytes of index (4 key slots of
+ * 8 bytes, so that nat flows, which index two keys, fill the index to at most
+ * half). 1M flows = 160 MB, 4M = 640 MB.
+ *
+ * Layout, and why a hit costs one bucket line plus one 128-byte entry: keys
+ * live in 64-byte buckets of 8 slots (16-bit signature + 32-bit entry index);
+ * each key has two candidate buckets and is placed in its first one unless that
+ * is full (at <= 50 % load > 99 % are). A bucket counts the keys that overflowed
+ * to their second bucket, so a miss reads the second bucket only when that count
+ * is non-zero. The entry is 128 bytes (two lines, 128-aligned so the adjacent-line
+ * prefetcher fetches the pair): the forward key alone is 48 bytes because
+ * struct addr carries family and padding, and a forward hit needs key,
+ * last_seen, state, backend cache (12 bytes) and NAT mapping; 64 bytes cannot
+ * hold that. Line 0 holds what every hit reads and writes; line 1 the backend
+ * generation, the NAT mapping and the reverse key.
+ */
+
+/* Largest accepted capacity (entries). */
+#define FLOW_CAPACITY_MAX (1u << 26)
+
+/* Largest burst flow_lookup_burst handles in one internal pass (longer bursts are split). */
+#define FLOW_BURST_MAX 32
+
+enum flow_dir {
+	FLOW_DIR_FWD = 0, /* client -> VIP, the key the entry was inserted with */
+	FLOW_DIR_REV = 1, /* backend -> SNAT address (nat mode replies) */
+};
+
+/* Ports in host byte order; pad (and the pad of both addresses) must be zero. */
+struct flow_key {
+	struct addr src;
+	struct addr dst;
+	uint16_t sport;
+	uint16_t dport;
+	uint8_t proto;
+	uint8_t pad[3];
+};
+
+/*
+ * TCP state as far as a balancer can tell without sequence numbers (compare
+ * RFC 9293 section 3.3.2; IPVS and nf_conntrack keep a similar reduced machine).
+ * UDP and every other protocol stay NONE. Transitions (flow_track_tcp):
+ *   RST (without SYN), either direction   -> CLOSED
+ *   SYN without ACK from the client       -> SYN_SENT from NONE, SYN_SENT, FIN_WAIT,
+ *                                            CLOSED (port reuse); ignored when ESTABLISHED
+ *   ACK (no SYN/FIN/RST) from the client  -> ESTABLISHED from NONE (mid-stream pickup,
+ *                                            e.g. after an ECMP change) and SYN_SENT; but
+ *                                            when a reverse key is indexed (nat mode: the
+ *                                            balancer sees the replies) SYN_SENT needs the
+ *                                            server's SYN+ACK first
+ *   FIN (without SYN/RST), either dir     -> FIN_WAIT from NONE, SYN_SENT, ESTABLISHED
+ *   SYN together with FIN or RST          -> ignored (invalid combination)
+ *   anything else                         -> no change
+ */
+enum flow_tcp_state {
+	FLOW_TCP_NONE = 0,
+	FLOW_TCP_SYN_SENT = 1,
+	FLOW_TCP_ESTABLISHED = 2,
+	FLOW_TCP_FIN_WAIT = 3,
+	FLOW_TCP_CLOSED = 4,
+};
+
+/* TCP header flag bits, as flow_track_tcp expects them (RFC 9293 section 3.1). */
+enum flow_tcp_flag {
+	FLOW_TCPF_FIN = 0x01,
+	FLOW_TCPF_SYN = 0x02,
+	FLOW_TCPF_RST = 0x04,
+	FLOW_TCPF_PSH = 0x08,
+	FLOW_TCPF_ACK = 0x10,
+};
+
+/* Bits of flow_entry.flags. Only FLOW_F_REV is meant for the caller (read-only). */
+enum flow_flag {
+	FLOW_F_LIVE = 1 << 0,     /* the entry is in the table */
+	FLOW_F_REV = 1 << 1,      /* a reverse key is indexed (flow_set_reverse) */
+	FLOW_F_SEEN = 1 << 2,     /* flow_touch/flow_track_tcp saw >= 1 packet */
+	FLOW_F_MULTI = 1 << 3,    /* ... >= 2 packets */
+	FLOW_F_WAS_EST = 1 << 4,  /* TCP reached ESTABLISHED (cleared on port reuse) */
+	FLOW_F_SYNACK = 1 << 5,   /* the server's SYN+ACK was seen (reverse direction) */
+	FLOW_F_QUEUED = 1 << 6,   /* internal: on the table's eviction queue */
+};
+
+/*
+ * One flow. The forwarding module reads and writes backend_idx, backend_uid,
+ * state_gen and svc_idx directly; the table never interprets them. tcp_state
+ * and last_seen change through flow_track_tcp/flow_touch; the NAT fields through
+ * flow_set_reverse, and must not be changed afterwards (the reverse index
+ * compares them). key, flags and tbl_* belong to the table: read-only.
+ */
+struct flow_entry {
+	/* line 0: read and written on every hit */
+	struct flow_key key;  /* forward key (dst = VIP) */
+	uint64_t last_seen;   /* ns, the `now` of the last packet */
+	uint32_t backend_idx; /* cached backend, valid while state_gen matches */
+	uint8_t tcp_state;    /* enum flow_tcp_state */
+	uint8_t flags;        /* enum flow_flag */
+	uint16_t snat_port;   /* nat: our source port towards the backend */
+	/* line 1 */
+	uint32_t state_gen;    /* forwarding-state generation backend_idx was chosen in */
+	uint32_t backend_uid;  /* stable identity of the backend (fwd revalidates by it) */
+	uint32_t svc_idx;      /* service index in that state */
+	struct addr snat_addr; /* nat: our source address towards the backend */
+	struct addr rev_src;   /* nat: source of replies (the backend address) */
+	uint16_t rev_sport;    /* nat: source port of replies (the backend port) */
+	uint16_t spare;
+	uint32_t tbl_prev; /* owned by the table */
+	uint32_t tbl_next; /* owned by the table */
+} __attribute__((aligned(64)));
+
+/*
+ * Idle timeouts in ns: an entry is expired when now - last_seen > timeout for
+ * its protocol/state. TCP NONE uses tcp_syn.
+ */
+struct flow_timeouts {
+	uint64_t tcp_syn;    /* SYN_SENT (and NONE) */
+	uint64_t tcp_est;    /* ESTABLISHED */
+	uint64_t tcp_fin;    /* FIN_WAIT */
+	uint64_t tcp_closed; /* CLOSED */
+	uint64_t udp;
+	uint64_t other;
+};
+
+/*
+ * Counters since creation. Invariant: inserts = removes + expired +
+ * evict_expired + evict_embryonic + evict_established + flow_count().
+ */
+struct flow_stats {
+	uint64_t inserts;           /* flow_insert returned an entry */
+	uint64_t removes;           /* flow_remove */
+	uint64_t expired;           /* timed out; freed by a lookup or flow_expire */
+	uint64_t evict_expired;     /* timed out; reclaimed by an insert needing room */
+	uint64_t evict_embryonic;   /* live embryonic entry reclaimed by an insert */
+	uint64_t evict_established; /* live established entry evicted (only if enabled) */
+	uint64_t insert_fail;       /* flow_insert returned NULL: table full */
+	uint64_t rev_set;           /* flow_set_reverse succeeded */
+	uint64_t rev_conflict;      /* flow_set_reverse: -EEXIST */
+	uint64_t rev_nospace;       /* flow_set_reverse: -ENOSPC */
+};
+
+/*
+ * on_release (flow_create) is called exactly once for every entry that leaves
+ * the table: flow_remove, expiry (lookups, flow_expire, inserts reclaiming),
+ * eviction, and flow_destroy for the entries still present. The entry is
+ * already unindexed but its fields are intact (e.g. to free snat_port); it is
+ * reused after the call returns. The callback runs on the owner thread and
+ * must not call flow_* on this table.
+ */
+struct flow_table;
+
+/* Defaults, in ns. Reasons in flow.c next to the values. Any thread. */
+void flow_timeouts_default(struct flow_timeouts *to);
+
+/*
+ * Hash of a key for this module's index (fixed local seed: the value is only
+ * ever used inside this node, so it need not match other nodes). Every `hash`
+ * argument below must be flow_hash() of the key it comes with: the table
+ * recomputes it when it removes a key. Pure; any thread.
+ */
+uint64_t flow_hash(const struct flow_key *k);
+
+/*
+ * Allocate a table for exactly `capacity` flows (1..FLOW_CAPACITY_MAX), memory
+ * 64-byte aligned and touched up front (no page faults later). `to` NULL =
+ * defaults; every timeout must be > 0. on_release may be NULL. Eviction of live
+ * established flows is off. Returns NULL on bad arguments or out of memory.
+ */
+struct flow_table *flow_create(uint32_t capacity, const struct flow_timeouts *to,
+			       void (*on_release)(void *ctx, const struct flow_entry *e), void *ctx);
+
+/* Release every remaining entry (on_release is called for each), then free. NULL is a no-op. */
+void flow_destroy(struct flow_table *t);
+
+/* Replace the timeouts (e.g. after a config change). 0 or -EINVAL (a zero timeout). */
+int flow_set_timeouts(struct flow_table *t, const struct flow_timeouts *to);
+
+/*
+ * Last resort when an insert finds no room: evict the least recently seen of a
+ * few established flows rather than fail. Off by default, because a SYN or ACK
+ * flood must not push out established flows.
+ */
+void flow_set_evict_established(struct flow_table *t, int enable);
+
+/* Start loading the key's first bucket into the cache (burst stage 1). */
+void flow_prefetch(const struct flow_table *t, uint64_t hash);
+
+/*
+ * Find the live entry holding `key` as forward or as reverse key; *dir (if not
+ * NULL) tells which. An expired entry is a miss: it is released on the spot
+ * (on_release runs). Returns NULL on a miss. Does not refresh last_seen: call
+ * flow_track_tcp/flow_touch for the packet.
+ */
+struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key, uint64_t hash,
+			       uint64_t now, int *dir);
+
+/*
+ * flow_lookup for n packets, with the memory accesses of the whole burst
+ * overlapped: all buckets are prefetched, then all candidate entries, then
+ * keys compared. out[i]/dirs[i] as flow_lookup's result and *dir. Returns the
+ * number of hits. Two packets of one new flow in the same burst both miss: after
+ * inserting for the first, look the second up again before inserting.
+ */
+unsigned flow_lookup_burst(struct flow_table *t, const struct flow_key *const keys[],
+			   const uint64_t hashes[], unsigned n, uint64_t now,
+			   struct flow_entry *out[], int dirs[]);
+
+/*
+ * Insert a key that is not present (look it up first; a present key is a
+ * caller bug: assert in debug builds, NULL otherwise). Returns the new entry:
+ * key copied, last_seen = now, FLOW_F_LIVE (plus internal flag bits), every
+ * other field zero. When there
+ * is no room, reclaims in this order: (1) expired entries (in the key's
+ * buckets, or within a short scan at the sweep cursor), (2) embryonic entries,
+ * oldest created first (TCP that never reached ESTABLISHED, and any flow that
+ * has seen a single packet, e.g. a DNS query or a mid-stream ACK), (3) only if
+ * enabled, the least recently seen of a few established flows. Otherwise
+ * returns NULL (the caller counts a drop "flow table full").
+ */
+struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *key, uint64_t hash,
+			       uint64_t now);
+
+/*
+ * Index the reply key of a nat flow, {src = backend, dst = SNAT address,
+ * sport = backend port, dport = SNAT port, proto = e's proto}: copies it into
+ * rev_src/rev_sport/snat_addr/snat_port and sets FLOW_F_REV, so a lookup of
+ * `rev` returns e with dir FLOW_DIR_REV. Removing e removes both keys.
+ * Returns 0; -EEXIST if a live flow (this one included) already holds `rev`;
+ * -ENOSPC if its buckets are full of flows that may not be evicted; -EALREADY
+ * if e already has a reverse key; -EINVAL if e is not a live entry of t or rev
+ * has another protocol or non-zero padding.
+ */
+int flow_set_reverse(struct flow_table *t, struct flow_entry *e, const struct flow_key *rev,
+		     uint64_t rev_hash);
+
+/* Remove e (both keys); on_release runs. 0, or -EINVAL if e is not a live entry of t. */
+int flow_remove(struct flow_table *t, struct flow_entry *e);
+
+/*
+ * Background sweep: examine at most `budget` entry slots from a round-robin
+ * cursor and release the expired ones. Returns how many it released. Call it
+ * when the worker is idle, e.g. 64-256 per empty poll.
+ */
+uint32_t flow_expire(struct flow_table *t, uint64_t now, uint32_t budget);
+
+/*
+ * Per packet of an entry, after lookup/insert: flow_track_tcp for TCP (tcp_flags
+ * = the header's flags byte, dir = FLOW_DIR_FWD/REV), flow_touch for anything
+ * else. Both set last_seen = now (never backwards) and count the packet;
+ * call them for the packet that created the entry too. Entry-only: no table.
+ */
+void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now);
+void flow_touch(struct flow_entry *e, uint64_t now);
+
+/* Live entries / capacity. */
+uint32_t flow_count(const struct flow_table *t);
+uint32_t flow_capacity(const struct flow_table *t);
+
+/* Copy the counters. */
+void flow_stats(const struct flow_table *t, struct flow_stats *out);
+
+#endif

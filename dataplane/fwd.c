@@ -1,0 +1,784 @@
+#include "dataplane/fwd.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/csum.h"
+#include "dataplane/hash.h"
+#include "dataplane/pkt.h"
+
+#define FWD_CACHE_LINE 64
+#define FWD_NONE UINT32_MAX
+
+static const char *const fwd_drop_names[] = {
+#define FWD_X(name, str) str,
+	FWD_DROP_REASONS(FWD_X)
+#undef FWD_X
+};
+
+const char *fwd_drop_str(unsigned reason)
+{
+	return reason < FWD_DROP__COUNT ? fwd_drop_names[reason] : "?";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hashes                                                                   */
+
+uint64_t fwd_flow_hash(uint64_t seed, const struct addr *src, const struct addr *dst,
+		       uint16_t sport, uint16_t dport, uint8_t proto)
+{
+	/*
+	 * A canonical byte string, not the struct: ports big-endian, so every
+	 * node of any byte order hashes the same bytes (Maglev's promise that a
+	 * flow moved by ECMP lands on the same backend depends on it).
+	 */
+	uint8_t b[40];
+
+	memcpy(b, src->b, 16);
+	memcpy(b + 16, dst->b, 16);
+	b[32] = (uint8_t)(sport >> 8);
+	b[33] = (uint8_t)sport;
+	b[34] = (uint8_t)(dport >> 8);
+	b[35] = (uint8_t)dport;
+	b[36] = proto;
+	b[37] = src->family;
+	b[38] = 0;
+	b[39] = 0;
+	return hash_bytes(b, sizeof(b), seed);
+}
+
+static uint32_t fwd_vip_hash(const struct addr *vip, uint16_t port, uint8_t proto)
+{
+	return (uint32_t)hash_bytes(vip, sizeof(*vip), (uint64_t)port << 8 | proto);
+}
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                    */
+
+static uint32_t fwd_next_gen; /* control thread only */
+
+uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, uint16_t port,
+			  uint8_t proto)
+{
+	uint32_t i = fwd_vip_hash(vip, port, proto) & st->vip_mask;
+
+	for (;;) {
+		uint32_t s = st->vip_slots[i];
+		if (s == 0)
+			return FWD_NONE;
+		const struct fwd_service *svc = &st->services[s - 1];
+		if (svc->port == port && svc->proto == proto && addr_eq(&svc->vip, vip))
+			return s - 1;
+		i = (i + 1) & st->vip_mask;
+	}
+}
+
+/* Any service on this VIP address (port 0, proto 0 entries of the index). */
+static uint32_t fwd_find_vip(const struct fwd_state *st, const struct addr *vip)
+{
+	uint32_t i = fwd_vip_hash(vip, 0, 0) & st->vip_mask;
+
+	for (;;) {
+		uint32_t s = st->vip_slots[i];
+		if (s == 0)
+			return FWD_NONE;
+		s--;
+		/* address-only entries are stored with the high bit set */
+		if ((s & 0x80000000u) && addr_eq(&st->services[s & 0x7fffffffu].vip, vip))
+			return s & 0x7fffffffu;
+		i = (i + 1) & st->vip_mask;
+	}
+}
+
+static int fwd_backend_cmp_uid(const void *a, const void *b)
+{
+	const struct fwd_backend *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Index of the backend with this uid, or FWD_NONE (binary search on uid). */
+static uint32_t fwd_backend_by_uid(const struct fwd_service *svc, uint32_t uid)
+{
+	uint32_t lo = 0, hi = svc->n_backends;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint32_t u = svc->backends[mid].uid;
+		if (u == uid)
+			return mid;
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return FWD_NONE;
+}
+
+static int fwd_vip_insert(struct fwd_state *st, uint32_t h, uint32_t value)
+{
+	uint32_t i = h & st->vip_mask;
+
+	while (st->vip_slots[i] != 0)
+		i = (i + 1) & st->vip_mask;
+	st->vip_slots[i] = value + 1;
+	return 0;
+}
+
+static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err, size_t errlen)
+{
+	const struct fwd_service_spec *s = &spec->services[si];
+	char vip[ADDR_STRLEN], ba[ADDR_STRLEN];
+
+	addr_format(&s->vip, vip, sizeof(vip));
+	if (s->vip.family != ADDR_V4 && s->vip.family != ADDR_V6) {
+		snprintf(err, errlen, "service %u: VIP has no address family", si);
+		return -EINVAL;
+	}
+	if (s->proto != IPPROTO_TCP && s->proto != IPPROTO_UDP) {
+		snprintf(err, errlen, "service %s:%u: protocol %u is not tcp or udp", vip, s->port,
+			 s->proto);
+		return -EINVAL;
+	}
+	if (s->port == 0) {
+		snprintf(err, errlen, "service %s: port 0", vip);
+		return -EINVAL;
+	}
+	if (s->mode != FWD_MODE_NAT && s->mode != FWD_MODE_DSR && s->mode != FWD_MODE_TUNNEL) {
+		snprintf(err, errlen, "service %s:%u: unknown mode %u", vip, s->port, s->mode);
+		return -EINVAL;
+	}
+	if (s->mode == FWD_MODE_NAT) {
+		const struct addr *node = s->vip.family == ADDR_V4 ? &spec->node_v4 : &spec->node_v6;
+		if (node->family != s->vip.family) {
+			snprintf(err, errlen,
+				 "service %s:%u: nat mode needs a node address of the VIP's family",
+				 vip, s->port);
+			return -EINVAL;
+		}
+	}
+	if (s->mode == FWD_MODE_TUNNEL && spec->node_v4.family != ADDR_V4) {
+		snprintf(err, errlen, "service %s:%u: tunnel mode needs an IPv4 node address", vip,
+			 s->port);
+		return -EINVAL;
+	}
+	if (s->n_backends > 0 && s->backends == NULL) {
+		snprintf(err, errlen, "service %s:%u: backends missing", vip, s->port);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < si; i++) {
+		const struct fwd_service_spec *o = &spec->services[i];
+		if (o->port == s->port && o->proto == s->proto && addr_eq(&o->vip, &s->vip)) {
+			snprintf(err, errlen, "service %s:%u: defined twice", vip, s->port);
+			return -EINVAL;
+		}
+	}
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct fwd_backend_spec *b = &s->backends[i];
+		addr_format(&b->addr, ba, sizeof(ba));
+		if (b->uid == 0) {
+			snprintf(err, errlen, "service %s:%u: backend %s has uid 0", vip, s->port, ba);
+			return -EINVAL;
+		}
+		if (s->mode == FWD_MODE_TUNNEL ? b->addr.family != ADDR_V4
+					       : b->addr.family != s->vip.family) {
+			snprintf(err, errlen,
+				 "service %s:%u: backend %s: address family does not fit mode", vip,
+				 s->port, ba);
+			return -EINVAL;
+		}
+		for (uint32_t j = 0; j < i; j++) {
+			if (s->backends[j].uid == b->uid) {
+				snprintf(err, errlen, "service %s:%u: backend %s: duplicate uid %u",
+					 vip, s->port, ba, b->uid);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_spec *s,
+			     uint64_t seed, char *err, size_t errlen)
+{
+	struct maglev_backend *mb = NULL;
+	char vip[ADDR_STRLEN];
+	int rc;
+
+	svc->vip = s->vip;
+	svc->port = s->port;
+	svc->proto = s->proto;
+	svc->mode = s->mode;
+	svc->announce = s->announce;
+	svc->n_backends = s->n_backends;
+	svc->backends = calloc(s->n_backends ? s->n_backends : 1, sizeof(*svc->backends));
+	mb = calloc(s->n_backends ? s->n_backends : 1, sizeof(*mb));
+	if (svc->backends == NULL || mb == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(mb);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		struct fwd_backend *b = &svc->backends[i];
+		b->addr = s->backends[i].addr;
+		b->port = s->backends[i].port ? s->backends[i].port : s->port;
+		memcpy(b->mac, s->backends[i].mac, 6);
+		b->mac_ok = s->backends[i].mac_ok;
+		b->weight = s->backends[i].weight;
+		b->uid = s->backends[i].uid;
+	}
+	/* Sorted by uid for the flow revalidation search; Maglev sorts by identity itself. */
+	qsort(svc->backends, svc->n_backends, sizeof(*svc->backends), fwd_backend_cmp_uid);
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		mb[i].addr = svc->backends[i].addr;
+		mb[i].port = svc->backends[i].port;
+		mb[i].weight = svc->backends[i].weight;
+	}
+	rc = maglev_build(&svc->table, s->table_size ? s->table_size : MAGLEV_DEFAULT_SIZE, mb,
+			  s->n_backends, seed);
+	free(mb);
+	if (rc < 0) {
+		addr_format(&s->vip, vip, sizeof(vip));
+		snprintf(err, errlen,
+			 "service %s:%u: cannot build Maglev table of size %u for %u backends "
+			 "(size must be prime, at least the backend count, at most %u; backend "
+			 "identities unique): %s",
+			 vip, s->port, s->table_size ? s->table_size : MAGLEV_DEFAULT_SIZE,
+			 s->n_backends, MAGLEV_MAX_SIZE, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t errlen)
+{
+	struct fwd_state *st;
+	uint32_t slots = 16, n_counters;
+	size_t stride;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (spec->n_workers == 0 || (spec->n_services > 0 && spec->services == NULL)) {
+		snprintf(err, errlen, "invalid spec: %s",
+			 spec->n_workers == 0 ? "no workers" : "services missing");
+		return NULL;
+	}
+	if (spec->n_services >= 0x40000000u) {
+		snprintf(err, errlen, "too many services");
+		return NULL;
+	}
+	n_counters = spec->n_services;
+	for (uint32_t i = 0; i < spec->n_services; i++) {
+		if (fwd_check_service(spec, i, err, errlen) < 0)
+			return NULL;
+		n_counters += spec->services[i].n_backends;
+	}
+
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto oom;
+	st->revision = spec->revision;
+	if (++fwd_next_gen == 0) /* 0 is what a zeroed flow entry holds */
+		fwd_next_gen = 1;
+	st->gen = fwd_next_gen;
+	st->hash_seed = spec->hash_seed;
+	memcpy(st->port_mac, spec->port_mac, 6);
+	memcpy(st->gateway_mac, spec->gateway_mac, 6);
+	st->node_v4 = spec->node_v4;
+	st->node_v6 = spec->node_v6;
+	st->n_workers = spec->n_workers;
+
+	/* Two index entries per service (exact and address-only), load <= 1/2. */
+	while (slots < 4 * (spec->n_services + 1))
+		slots <<= 1;
+	st->vip_mask = slots - 1;
+	st->vip_slots = calloc(slots, sizeof(*st->vip_slots));
+	st->services = calloc(spec->n_services ? spec->n_services : 1, sizeof(*st->services));
+	if (st->vip_slots == NULL || st->services == NULL)
+		goto oom;
+
+	n_counters = 0;
+	for (uint32_t i = 0; i < spec->n_services; i++) {
+		struct fwd_service *svc = &st->services[i];
+		st->n_services = i + 1; /* so fwd_state_free frees what was built */
+		if (fwd_build_service(svc, &spec->services[i], spec->hash_seed, err, errlen) < 0)
+			goto fail;
+		svc->counter = n_counters++;
+		for (uint32_t b = 0; b < svc->n_backends; b++)
+			svc->backends[b].counter = n_counters++;
+		fwd_vip_insert(st, fwd_vip_hash(&svc->vip, svc->port, svc->proto), i);
+		if (fwd_find_vip(st, &svc->vip) == FWD_NONE ||
+		    (svc->announce && !st->services[fwd_find_vip(st, &svc->vip)].announce))
+			fwd_vip_insert(st, fwd_vip_hash(&svc->vip, 0, 0), i | 0x80000000u);
+	}
+
+	/* Counter blocks start on their own cache lines: no false sharing. */
+	stride = ((size_t)n_counters * sizeof(struct fwd_counter) + FWD_CACHE_LINE - 1) /
+		 FWD_CACHE_LINE * FWD_CACHE_LINE / sizeof(struct fwd_counter);
+	if (stride == 0)
+		stride = FWD_CACHE_LINE / sizeof(struct fwd_counter) + 1;
+	st->n_counters = n_counters;
+	st->counter_stride = stride;
+	if (posix_memalign((void **)&st->counters, FWD_CACHE_LINE,
+			   stride * spec->n_workers * sizeof(struct fwd_counter)) != 0) {
+		st->counters = NULL;
+		goto oom;
+	}
+	memset(st->counters, 0, stride * spec->n_workers * sizeof(struct fwd_counter));
+	return st;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	fwd_state_free(st);
+	return NULL;
+}
+
+void fwd_state_free(struct fwd_state *st)
+{
+	if (st == NULL)
+		return;
+	for (uint32_t i = 0; st->services && i < st->n_services; i++) {
+		maglev_free(&st->services[i].table);
+		free(st->services[i].backends);
+	}
+	free(st->services);
+	free(st->vip_slots);
+	free(st->counters);
+	free(st);
+}
+
+void fwd_counter_sum(const struct fwd_state *st, uint32_t counter, struct fwd_counter *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned w = 0; w < st->n_workers; w++) {
+		const struct fwd_counter *c = fwd_counter_of(st, w, counter);
+		out->pkts += c->pkts;
+		out->bytes += c->bytes;
+		out->new_flows += c->new_flows;
+		out->reply_pkts += c->reply_pkts;
+		out->reply_bytes += c->reply_bytes;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Worker                                                                   */
+
+void fwd_worker_init(struct fwd_worker *w, unsigned id, struct flow_table *flows,
+		     struct snat_pool *snat_v4, struct snat_pool *snat_v6)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->flows = flows;
+	w->snat_v4 = snat_v4;
+	w->snat_v6 = snat_v6;
+}
+
+void fwd_flow_release(void *worker, const struct flow_entry *e)
+{
+	struct fwd_worker *w = worker;
+
+	if (e->flags & FLOW_F_REV) {
+		struct snat_pool *p = e->snat_addr.family == ADDR_V4 ? w->snat_v4 : w->snat_v6;
+		if (p != NULL)
+			(void)snat_free(p, e->snat_port);
+	}
+}
+
+/* Per-packet scratch between the burst stages. */
+struct fwd_pkt {
+	struct pkt_info pi;
+	struct flow_key key;
+	uint64_t hash;
+	uint32_t svc;
+	uint8_t kind; /* enum fwd_kind */
+	uint8_t drop;
+};
+
+enum fwd_kind {
+	FWD_K_DROP = 0,
+	FWD_K_VIP,     /* TCP/UDP to a service: flow lookup */
+	FWD_K_REVERSE, /* TCP/UDP to a node address: NAT reply lookup */
+	FWD_K_ARP,
+	FWD_K_ECHO, /* ICMP/ICMPv6 echo request to a node address or VIP */
+	FWD_K_CONTROL,
+};
+
+static inline int fwd_is_node(const struct fwd_state *st, const struct addr *a)
+{
+	const struct addr *n = a->family == ADDR_V4 ? &st->node_v4 : &st->node_v6;
+	return addr_eq(n, a);
+}
+
+static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
+{
+	k->src = pi->src;
+	k->dst = pi->dst;
+	k->sport = pi->sport;
+	k->dport = pi->dport;
+	k->proto = pi->l4_proto;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+}
+
+/* Stage 1: parse and classify; compute the flow hash and prefetch its bucket. */
+static void fwd_classify(const struct fwd_state *st, struct fwd_worker *w, const struct rw_buf *b,
+			 struct fwd_pkt *p)
+{
+	struct pkt_info *pi = &p->pi;
+	int rc = pkt_parse(b->data, b->len, pi);
+
+	p->kind = FWD_K_DROP;
+	p->svc = FWD_NONE;
+	if (rc < 0) {
+		p->drop = FWD_DROP_MALFORMED;
+		return;
+	}
+	if (pi->l3 == PKT_L3_ARP) {
+		p->kind = FWD_K_ARP;
+		return;
+	}
+	if (pi->l3 != PKT_L3_IPV4 && pi->l3 != PKT_L3_IPV6) {
+		p->drop = FWD_DROP_NOT_LOCAL;
+		return;
+	}
+	int is_echo = (pi->l4_proto == IPPROTO_ICMP && pi->icmp_type == 8) ||
+		      (pi->l4_proto == IPPROTO_ICMPV6 && pi->icmp_type == 128);
+	int is_l4 = pi->l4_proto == IPPROTO_TCP || pi->l4_proto == IPPROTO_UDP;
+
+	if (pi->l3 == PKT_L3_IPV6 && pi->l4_proto == IPPROTO_ICMPV6 && pi->frag == PKT_FRAG_NONE &&
+	    (pi->icmp_type == 135 || pi->icmp_type == 136)) {
+		/* Neighbour solicitation/advertisement: the control thread answers/learns. */
+		p->kind = FWD_K_CONTROL;
+		return;
+	}
+	if (fwd_is_node(st, &pi->dst)) {
+		if (pi->frag == PKT_FRAG_LATER) {
+			p->drop = FWD_DROP_FRAGMENT;
+		} else if (is_echo && pi->frag == PKT_FRAG_NONE) {
+			p->kind = FWD_K_ECHO;
+		} else if (is_l4) {
+			p->kind = FWD_K_REVERSE;
+			/* The reply tuple is the flow's reverse key as flow_set_reverse stored it. */
+			fwd_key(&p->key, pi);
+			p->hash = flow_hash(&p->key);
+			flow_prefetch(w->flows, p->hash);
+		} else {
+			p->drop = FWD_DROP_NODE_OTHER;
+		}
+		return;
+	}
+	if (is_l4 && pi->frag != PKT_FRAG_LATER) {
+		p->svc = fwd_find_service(st, &pi->dst, pi->dport, pi->l4_proto);
+		if (p->svc != FWD_NONE) {
+			p->kind = FWD_K_VIP;
+			fwd_key(&p->key, pi);
+			p->hash = flow_hash(&p->key);
+			flow_prefetch(w->flows, p->hash);
+			return;
+		}
+	}
+	if (fwd_find_vip(st, &pi->dst) == FWD_NONE) {
+		p->drop = FWD_DROP_NOT_LOCAL;
+	} else if (pi->frag == PKT_FRAG_LATER) {
+		p->drop = FWD_DROP_FRAGMENT;
+	} else if (is_echo && pi->frag == PKT_FRAG_NONE) {
+		p->kind = FWD_K_ECHO;
+	} else {
+		p->drop = is_l4 ? FWD_DROP_NO_SERVICE : FWD_DROP_UNSUPPORTED;
+	}
+}
+
+static int fwd_drop(struct fwd_worker *w, struct fwd_result *res, unsigned reason)
+{
+	w->drops[reason]++;
+	res->verdict = FWD_DROP;
+	res->drop = (uint8_t)reason;
+	return FWD_DROP;
+}
+
+/* ARP request for a node address or an announced VIP: turn it into the reply in place. */
+static int fwd_arp(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		   const struct pkt_info *pi, struct fwd_result *res)
+{
+	uint8_t *arp = b->data + pi->l3_off;
+	int ours = addr_eq(&pi->dst, &st->node_v4);
+
+	if (pi->arp_op == PKT_ARP_REPLY || (pi->arp_op == PKT_ARP_REQUEST && !ours)) {
+		/* Replies and others' requests carry neighbours the control thread learns. */
+		uint32_t s = fwd_find_vip(st, &pi->dst);
+		if (pi->arp_op == PKT_ARP_REQUEST && s != FWD_NONE && st->services[s].announce)
+			ours = 1;
+		else {
+			w->to_control++;
+			res->verdict = FWD_CONTROL;
+			return FWD_CONTROL;
+		}
+	}
+	if (!ours || pi->arp_op != PKT_ARP_REQUEST)
+		return fwd_drop(w, res, FWD_DROP_ARP_OTHER);
+
+	/* RFC 826: swap sender and target, answer with our MAC. */
+	uint8_t tpa[4];
+	memcpy(tpa, arp + 24, 4);
+	pkt_put16(arp + 6, PKT_ARP_REPLY);
+	memcpy(arp + 18, arp + 8, 10); /* target hw + proto := sender's */
+	memcpy(arp + 8, st->port_mac, 6);
+	memcpy(arp + 14, tpa, 4);
+	rw_eth(b->data, pi->arp_sha, st->port_mac);
+	w->replies++;
+	res->verdict = FWD_REPLY;
+	return FWD_REPLY;
+}
+
+/* ICMP echo request -> echo reply in place (RFC 792, RFC 4443 §4.2). */
+static int fwd_echo(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		    const struct pkt_info *pi, struct fwd_result *res)
+{
+	uint8_t *l3 = b->data + pi->l3_off;
+	uint8_t *icmp = b->data + pi->l4_off;
+	uint8_t smac[6];
+	uint16_t old_word = pkt_get16(icmp), new_word;
+
+	if (pi->l3 == PKT_L3_IPV4) {
+		uint8_t tmp[4];
+		uint16_t old_ttl = pkt_get16(l3 + 8);
+		memcpy(tmp, l3 + 12, 4);
+		memcpy(l3 + 12, l3 + 16, 4);
+		memcpy(l3 + 16, tmp, 4);
+		l3[8] = 64;
+		pkt_put16(l3 + 10, csum_update16(pkt_get16(l3 + 10), old_ttl, pkt_get16(l3 + 8)));
+		icmp[0] = 0;
+	} else {
+		uint8_t tmp[16];
+		memcpy(tmp, l3 + 8, 16);
+		memcpy(l3 + 8, l3 + 24, 16);
+		memcpy(l3 + 24, tmp, 16);
+		l3[7] = 64;
+		icmp[0] = 129;
+	}
+	/* Swapping addresses leaves any pseudo-header sum unchanged; only the type moved. */
+	new_word = pkt_get16(icmp);
+	pkt_put16(icmp + 2, csum_update16(pkt_get16(icmp + 2), old_word, new_word));
+	memcpy(smac, b->data + 6, 6);
+	rw_eth(b->data, smac, st->port_mac);
+	w->replies++;
+	res->verdict = FWD_REPLY;
+	return FWD_REPLY;
+}
+
+/* Pick a backend for a new flow; FWD_NONE if the service has none. */
+static inline uint32_t fwd_pick(const struct fwd_service *svc, uint64_t hash)
+{
+	return maglev_lookup(&svc->table, hash);
+}
+
+/* Give a new nat flow its SNAT port and reverse key. Returns 0 or a drop reason + 1. */
+static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
+			      struct flow_entry *e, const struct fwd_backend *be)
+{
+	const struct addr *node = e->key.dst.family == ADDR_V4 ? &st->node_v4 : &st->node_v6;
+	struct snat_pool *pool = e->key.dst.family == ADDR_V4 ? w->snat_v4 : w->snat_v6;
+	struct flow_key rk;
+	uint16_t port;
+
+	if (pool == NULL || snat_alloc(pool, &port) < 0)
+		return FWD_DROP_SNAT_EXHAUSTED + 1;
+	memset(&rk, 0, sizeof(rk));
+	rk.src = be->addr;
+	rk.dst = *node;
+	rk.sport = be->port;
+	rk.dport = port;
+	rk.proto = e->key.proto;
+	if (flow_set_reverse(w->flows, e, &rk, flow_hash(&rk)) < 0) {
+		(void)snat_free(pool, port);
+		return FWD_DROP_NAT_CONFLICT + 1;
+	}
+	return 0;
+}
+
+static inline void fwd_count(struct fwd_counter *c, uint32_t len)
+{
+	c->pkts++;
+	c->bytes += len;
+}
+
+/* Stage 2 for a packet to a VIP: flow lookup or Maglev, then rewrite. */
+static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		   struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+{
+	const struct fwd_service *svc = &st->services[p->svc];
+	struct pkt_info *pi = &p->pi;
+	struct flow_entry *e;
+	uint32_t bi = FWD_NONE;
+	int dir = FLOW_DIR_FWD, created = 0;
+
+	res->svc = p->svc;
+	e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	if (e != NULL) {
+		if (e->state_gen == st->gen && e->svc_idx == p->svc &&
+		    e->backend_idx < svc->n_backends) {
+			/* Bounds checked too: a generation could repeat after 2^32 states. */
+			bi = e->backend_idx;
+		} else {
+			/*
+			 * The state changed since the flow was seen: it keeps its backend
+			 * while that backend is still in the service (also when draining);
+			 * a removed backend's flows start over by the current table.
+			 */
+			bi = fwd_backend_by_uid(svc, e->backend_uid);
+			if (bi == FWD_NONE) {
+				flow_remove(w->flows, e);
+				e = NULL;
+			} else {
+				e->backend_idx = bi;
+				e->svc_idx = p->svc;
+				e->state_gen = st->gen;
+			}
+		}
+	}
+	if (e == NULL) {
+		/* New flow: the cluster-wide hash, so every node picks the same backend. */
+		bi = fwd_pick(svc, fwd_flow_hash(st->hash_seed, &pi->src, &pi->dst, pi->sport,
+						 pi->dport, pi->l4_proto));
+		if (bi == MAGLEV_NONE)
+			return fwd_drop(w, res, FWD_DROP_NO_BACKEND);
+		e = flow_insert(w->flows, &p->key, p->hash, now);
+		if (e == NULL)
+			return fwd_drop(w, res, FWD_DROP_FLOW_TABLE_FULL);
+		e->backend_idx = bi;
+		e->backend_uid = svc->backends[bi].uid;
+		e->svc_idx = p->svc;
+		e->state_gen = st->gen;
+		if (svc->mode == FWD_MODE_NAT) {
+			unsigned r = fwd_nat_setup(st, w, e, &svc->backends[bi]);
+			if (r != 0) {
+				flow_remove(w->flows, e);
+				return fwd_drop(w, res, r - 1);
+			}
+		}
+		created = 1;
+	}
+
+	const struct fwd_backend *be = &svc->backends[bi];
+	if (!be->mac_ok)
+		return fwd_drop(w, res, FWD_DROP_NO_NEIGHBOUR);
+	if (pi->l4_proto == IPPROTO_TCP)
+		flow_track_tcp(e, pi->tcp_flags, FLOW_DIR_FWD, now);
+	else
+		flow_touch(e, now);
+
+	uint32_t len = b->len;
+	switch (svc->mode) {
+	case FWD_MODE_NAT:
+		if (rw_nat(b->data, pi, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0)
+			return fwd_drop(w, res, FWD_DROP_REWRITE);
+		break;
+	case FWD_MODE_TUNNEL:
+		if (rw_ipip_encap(b, pi, &st->node_v4, &be->addr, 0) < 0)
+			return fwd_drop(w, res, FWD_DROP_REWRITE);
+		break;
+	default:
+		break;
+	}
+	rw_eth(b->data, be->mac, st->port_mac);
+
+	struct fwd_counter *sc = fwd_counter_of(st, w->id, svc->counter);
+	struct fwd_counter *bc = fwd_counter_of(st, w->id, be->counter);
+	fwd_count(sc, len);
+	fwd_count(bc, len);
+	if (created) {
+		sc->new_flows++;
+		bc->new_flows++;
+	}
+	res->backend = bi;
+	res->verdict = FWD_TX;
+	w->tx_pkts++;
+	return FWD_TX;
+}
+
+/* Stage 2 for a reply to a node address: the NAT flow it belongs to, rewritten back. */
+static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		       struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+{
+	int dir = FLOW_DIR_FWD;
+	struct flow_entry *e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+
+	if (e == NULL || dir != FLOW_DIR_REV)
+		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
+	if (rw_nat(b->data, &p->pi, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
+		return fwd_drop(w, res, FWD_DROP_REWRITE);
+	if (p->pi.l4_proto == IPPROTO_TCP)
+		flow_track_tcp(e, p->pi.tcp_flags, FLOW_DIR_REV, now);
+	else
+		flow_touch(e, now);
+	rw_eth(b->data, st->gateway_mac, st->port_mac);
+
+	/* Attribute to the service and backend of the current state, if still there. */
+	if (e->svc_idx < st->n_services && e->state_gen == st->gen) {
+		const struct fwd_service *svc = &st->services[e->svc_idx];
+		struct fwd_counter *sc = fwd_counter_of(st, w->id, svc->counter);
+		sc->reply_pkts++;
+		sc->reply_bytes += b->len;
+		if (e->backend_idx < svc->n_backends) {
+			struct fwd_counter *bc =
+				fwd_counter_of(st, w->id, svc->backends[e->backend_idx].counter);
+			bc->reply_pkts++;
+			bc->reply_bytes += b->len;
+		}
+		res->svc = e->svc_idx;
+		res->backend = e->backend_idx;
+	}
+	res->verdict = FWD_TX;
+	w->tx_pkts++;
+	return FWD_TX;
+}
+
+static int fwd_finish(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		      struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+{
+	res->svc = FWD_NONE;
+	res->backend = FWD_NONE;
+	res->drop = 0;
+	switch (p->kind) {
+	case FWD_K_VIP:
+		return fwd_vip(st, w, b, p, now, res);
+	case FWD_K_REVERSE:
+		return fwd_reverse(st, w, b, p, now, res);
+	case FWD_K_ARP:
+		return fwd_arp(st, w, b, &p->pi, res);
+	case FWD_K_ECHO:
+		return fwd_echo(st, w, b, &p->pi, res);
+	case FWD_K_CONTROL:
+		w->to_control++;
+		res->verdict = FWD_CONTROL;
+		return FWD_CONTROL;
+	default:
+		return fwd_drop(w, res, p->drop);
+	}
+}
+
+int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b, uint64_t now,
+	       struct fwd_result *res)
+{
+	struct fwd_pkt p;
+
+	w->rx_pkts++;
+	fwd_classify(st, w, b, &p);
+	return fwd_finish(st, w, b, &p, now, res);
+}
+
+void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *bufs, unsigned n,
+	       uint64_t now, struct fwd_result *res)
+{
+	struct fwd_pkt p[FWD_BURST_MAX];
+
+	if (n > FWD_BURST_MAX)
+		n = FWD_BURST_MAX;
+	w->rx_pkts += n;
+	for (unsigned i = 0; i < n; i++)
+		fwd_classify(st, w, &bufs[i], &p[i]);
+	for (unsigned i = 0; i < n; i++)
+		fwd_finish(st, w, &bufs[i], &p[i], now, &res[i]);
+}

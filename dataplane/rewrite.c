@@ -1,0 +1,126 @@
+#include "dataplane/rewrite.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "dataplane/csum.h"
+
+#define IP4_DF 0x4000
+
+void rw_eth(uint8_t *data, const uint8_t dst_mac[6], const uint8_t src_mac[6])
+{
+	memcpy(data, dst_mac, 6);
+	memcpy(data + 6, src_mac, 6);
+}
+
+int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint16_t new_sport,
+	   const struct addr *new_dst, uint16_t new_dport)
+{
+	uint8_t *ip = data + pi->l3_off;
+	uint8_t *l4 = data + pi->l4_off;
+	uint8_t *cf; /* L4 checksum field */
+	unsigned alen, aoff;
+	uint32_t diff;
+	uint16_t c;
+
+	if (pi->l4_proto != IPPROTO_TCP && pi->l4_proto != IPPROTO_UDP)
+		return -EINVAL;
+	if (pi->frag == PKT_FRAG_LATER)
+		return -EINVAL;
+	if (pi->l3 == PKT_L3_IPV4) {
+		if (new_src->family != ADDR_V4 || new_dst->family != ADDR_V4)
+			return -EINVAL;
+		alen = 4;
+		aoff = 12;
+	} else if (pi->l3 == PKT_L3_IPV6) {
+		if (new_src->family != ADDR_V6 || new_dst->family != ADDR_V6)
+			return -EINVAL;
+		alen = 16;
+		aoff = 8;
+	} else {
+		return -EINVAL;
+	}
+
+	/* one difference for the addresses: both the IPv4 header and the pseudo-header cover them */
+	diff = csum_diff_bytes(0, pi->src.b, new_src->b, alen);
+	diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, alen);
+	if (pi->l3 == PKT_L3_IPV4)
+		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
+	memcpy(ip + aoff, new_src->b, alen);
+	memcpy(ip + aoff + alen, new_dst->b, alen);
+
+	cf = l4 + (pi->l4_proto == IPPROTO_TCP ? 16 : 6);
+	c = pkt_get16(cf);
+	if (pi->l4_proto == IPPROTO_UDP && c == 0 && pi->l3 == PKT_L3_IPV4) {
+		/* RFC 768: no checksum, and none to maintain */
+	} else {
+		diff = csum_diff16(diff, pi->sport, new_sport);
+		diff = csum_diff16(diff, pi->dport, new_dport);
+		c = csum_apply(c, diff);
+		if (c == 0 && pi->l4_proto == IPPROTO_UDP)
+			c = 0xffff;
+		pkt_put16(cf, c);
+	}
+	pkt_put16(l4, new_sport);
+	pkt_put16(l4 + 2, new_dport);
+
+	pi->src = *new_src;
+	pi->dst = *new_dst;
+	pi->sport = new_sport;
+	pi->dport = new_dport;
+	return 0;
+}
+
+int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct addr *outer_src,
+		  const struct addr *outer_dst, uint32_t mtu)
+{
+	const uint8_t *in = buf->data + pi->l3_off;
+	uint32_t outer_len = RW_IPIP_HLEN + pi->l3_len;
+	uint8_t *d, *ip;
+	uint8_t tos, proto;
+	uint16_t frag = 0, id = 0;
+
+	if (pi->l3 == PKT_L3_IPV4) {
+		tos = in[1];
+		proto = IPPROTO_IPIP;
+		if (pkt_get16(in + 6) & IP4_DF)
+			frag = IP4_DF;
+		else
+			id = pkt_get16(in + 4);
+	} else if (pi->l3 == PKT_L3_IPV6) {
+		tos = (uint8_t)((in[0] & 0x0f) << 4 | in[1] >> 4);
+		proto = IPPROTO_IPV6;
+		frag = IP4_DF;
+	} else {
+		return -EINVAL;
+	}
+	if (outer_src->family != ADDR_V4 || outer_dst->family != ADDR_V4)
+		return -EINVAL;
+	if (buf->headroom < RW_IPIP_HLEN)
+		return -ENOSPC;
+	if (outer_len > 0xffff || (mtu && outer_len > mtu))
+		return -EMSGSIZE;
+
+	d = buf->data - RW_IPIP_HLEN;
+	/* the L2 header (14..22 bytes) is all that moves; the inner packet stays put */
+	memmove(d, buf->data, pi->l3_off);
+	pkt_put16(d + pi->l3_off - 2, PKT_ETHERTYPE_IPV4);
+
+	ip = d + pi->l3_off;
+	ip[0] = 0x45;
+	ip[1] = tos;
+	pkt_put16(ip + 2, (uint16_t)outer_len);
+	pkt_put16(ip + 4, id);
+	pkt_put16(ip + 6, frag);
+	ip[8] = RW_IPIP_TTL;
+	ip[9] = proto;
+	memcpy(ip + 12, outer_src->b, 4);
+	memcpy(ip + 16, outer_dst->b, 4);
+	pkt_put16(ip + 10, csum_ipv4_hdr(ip));
+
+	buf->data = d;
+	buf->headroom -= RW_IPIP_HLEN;
+	buf->len = pi->l3_off + outer_len;
+	return 0;
+}

@@ -1,0 +1,95 @@
+/* rewrite: in-place packet rewrites for the forwarding modes (nat, dsr, tunnel). */
+#ifndef FULCRUM_DATAPLANE_REWRITE_H
+#define FULCRUM_DATAPLANE_REWRITE_H
+
+#include <stdint.h>
+
+#include "dataplane/addr.h"
+#include "dataplane/pkt.h"
+
+/*
+ * Pure C on byte buffers, per packet on a worker: no allocation, no logging,
+ * reentrant (any thread, on buffers it owns). Each function takes the
+ * struct pkt_info that pkt_parse() produced for exactly these bytes; passing
+ * a pi from other bytes is undefined. On error the buffer and pi are left
+ * unchanged.
+ */
+
+/* Bytes the IPv4 outer header of rw_ipip_encap() needs in the headroom. */
+#define RW_IPIP_HLEN 20
+#define RW_IPIP_TTL 64
+
+/*
+ * A frame with room before it: data[-headroom .. 0) may be written. A DPDK
+ * adapter maps it to an mbuf (headroom = rte_pktmbuf_headroom, moving data
+ * back = rte_pktmbuf_prepend).
+ */
+struct rw_buf {
+	uint8_t *data;
+	uint32_t len;
+	uint32_t headroom;
+};
+
+/*
+ * Set the Ethernet destination and source MAC. This is the whole `dsr`
+ * rewrite (L2 direct server return): L3 and up are untouched, so there is
+ * no rw_dsr(); use rw_eth(data, backend_mac, port_mac). data must hold 12
+ * bytes. Never fails.
+ */
+void rw_eth(uint8_t *data, const uint8_t dst_mac[6], const uint8_t src_mac[6]);
+
+/*
+ * Full NAT: rewrite the IP source and destination addresses and the TCP/UDP
+ * ports (host order) of an IPv4 or IPv6 packet, and update the IPv4 header
+ * checksum and the TCP/UDP checksum (pseudo-header included) incrementally
+ * (RFC 1624 equation 3), so a checksum that was right stays right and one
+ * that was wrong stays wrong. The same call serves both directions: client
+ * -> VIP becomes snat -> backend, and backend -> snat becomes VIP -> client.
+ *
+ * UDP over IPv4 with checksum 0 ("no checksum", RFC 768) keeps 0; an updated
+ * UDP checksum that comes out 0 is written as 0xFFFF. A first fragment is
+ * rewritten (its L4 checksum covers the whole datagram, and an incremental
+ * update does not need the rest of it); the later fragments of the same
+ * datagram cannot be (they carry no ports), which is why the caller drops them.
+ *
+ * TTL / hop limit is NOT decremented: for its clients the node is the end of
+ * the VIP, as a proxy is, and it forwards only packets addressed to a VIP or
+ * to its own SNAT address and rewrites them to addresses it never forwards
+ * again, so no packet can loop through it. Leaving TTL alone also keeps the
+ * rewrite limited to fields the reverse rewrite restores, and matches the
+ * dsr and tunnel modes, which leave the inner packet as it is.
+ *
+ * On success the four fields are updated in pi too, so pi stays valid.
+ * Returns 0, or -EINVAL if pi is not IPv4/IPv6 TCP/UDP, is a later fragment,
+ * or new_src/new_dst are not of the packet's family (no NAT64).
+ */
+int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint16_t new_sport,
+	   const struct addr *new_dst, uint16_t new_dport);
+
+/*
+ * Tunnel mode: encapsulate the IPv4 (protocol 4, RFC 2003) or IPv6
+ * (protocol 41, RFC 4213) packet in an outer IPv4 header from outer_src (the
+ * node address) to outer_dst (the backend). The Ethernet header and its tags
+ * move RW_IPIP_HLEN bytes into the headroom and keep their MACs and tags;
+ * their innermost ethertype becomes IPv4. The outer header: TOS copied from
+ * the inner TOS / traffic class (RFC 2003 section 3.1; ECN copied as in RFC
+ * 6040 normal mode), DF copied from an inner IPv4 header and set for inner
+ * IPv6 (which routers never fragment), identification 0 when DF is set
+ * (RFC 6864 section 4.1: atomic datagrams) and the inner identification
+ * otherwise, TTL RW_IPIP_TTL, no options, checksum computed. Bytes after the
+ * inner IP packet (Ethernet padding) are dropped from the length.
+ *
+ * mtu limits the outer IP packet (RW_IPIP_HLEN + inner length); 0 = no
+ * limit. On success buf->data moves back by RW_IPIP_HLEN, headroom shrinks
+ * and len becomes l2 + RW_IPIP_HLEN + inner length. pi is then stale: its
+ * inner offsets (l3_off, l4_off) are RW_IPIP_HLEN too small; pkt_parse() the
+ * new frame to see the outer header, or add RW_IPIP_HLEN to find the inner.
+ *
+ * Returns 0; -EINVAL if pi is not IPv4/IPv6 or an outer address is not
+ * IPv4 (IPv6 outer headers are not supported yet); -ENOSPC if headroom <
+ * RW_IPIP_HLEN; -EMSGSIZE if the outer packet would exceed mtu or 65535.
+ */
+int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct addr *outer_src,
+		  const struct addr *outer_dst, uint32_t mtu);
+
+#endif

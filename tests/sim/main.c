@@ -1,0 +1,157 @@
+/* raftsim: runs seeded simulation campaigns of the Raft core and a self-test of the checker. */
+#include "tests/sim/sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_SEEDS 200
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEFAULT_SEEDS 200
+#endif
+#endif
+#ifndef DEFAULT_SEEDS
+#define DEFAULT_SEEDS 1000
+#endif
+
+/* The checker must catch each deliberate bug within this many seeds. */
+#define MUTATION_SEEDS 300
+
+static const struct {
+	const char *name;
+	int mutation;
+} mutations[] = {
+	{"double-vote", RAFT_MUT_DOUBLE_VOTE},
+	{"old-term-commit", RAFT_MUT_OLD_TERM_COMMIT},
+};
+
+static const char *prog = "raftsim";
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s                      default campaign (%d seeds) + checker self-test\n"
+		"       %s --seeds N [--from S]   campaign of N seeds starting at S\n"
+		"       %s --seed S [-v]          replay one seed (-v: trace)\n"
+		"       %s --mutation NAME ...    run with a deliberate bug (double-vote, old-term-commit)\n",
+		prog, DEFAULT_SEEDS, prog, prog, prog);
+}
+
+static const char *mutation_name(int m)
+{
+	for (size_t i = 0; i < sizeof(mutations) / sizeof(mutations[0]); i++)
+		if (mutations[i].mutation == m)
+			return mutations[i].name;
+	return NULL;
+}
+
+/* Runs seeds [from, from + n); returns the number of failures (stops at the first if stop_first). */
+static int campaign(uint64_t from, uint64_t n, int verbose, bool stop_first, bool quiet, uint64_t *first_fail)
+{
+	struct sim st;
+	int failures = 0;
+	uint64_t events = 0, acked = 0, reads = 0, leaders = 0, snaps = 0, confs = 0, transfers = 0, crashes = 0;
+
+	for (uint64_t seed = from; seed < from + n; seed++) {
+		if (sim_run(seed, verbose, &st) != 0) {
+			failures++;
+			if (first_fail && failures == 1)
+				*first_fail = seed;
+			if (!quiet) {
+				printf("FAIL seed %llu: %s\n", (unsigned long long)seed, st.why);
+				printf("  replay: %s --seed %llu -v%s%s\n", prog, (unsigned long long)seed,
+				       raft_test_mutation ? " --mutation " : "",
+				       raft_test_mutation ? mutation_name(raft_test_mutation) : "");
+			}
+			if (stop_first)
+				break;
+		}
+		events += st.n_events;
+		acked += st.n_acked;
+		reads += st.n_reads_ok;
+		leaders += st.n_leaders;
+		snaps += st.n_snap_installs;
+		confs += st.n_conf;
+		transfers += st.n_transfers;
+		crashes += st.n_crashes;
+	}
+	if (!quiet)
+		printf("raftsim: %llu seeds from %llu: %d failed; %llu events, %llu acknowledged writes, %llu reads, "
+		       "%llu leaders, %llu crashes, %llu snapshot installs, %llu conf changes, %llu transfers\n",
+		       (unsigned long long)n, (unsigned long long)from, failures, (unsigned long long)events,
+		       (unsigned long long)acked, (unsigned long long)reads, (unsigned long long)leaders,
+		       (unsigned long long)crashes, (unsigned long long)snaps, (unsigned long long)confs,
+		       (unsigned long long)transfers);
+	return failures;
+}
+
+/* The checker is only worth something if it catches real bugs: each mutation must fail. */
+static int self_test(void)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(mutations) / sizeof(mutations[0]); i++) {
+		uint64_t seed = 0;
+		int f;
+
+		raft_test_mutation = mutations[i].mutation;
+		f = campaign(1, MUTATION_SEEDS, 0, true, true, &seed);
+		raft_test_mutation = RAFT_MUT_NONE;
+		if (f) {
+			printf("raftsim: mutation %s caught at seed %llu (replay: %s --seed %llu -v --mutation %s)\n",
+			       mutations[i].name, (unsigned long long)seed, prog, (unsigned long long)seed,
+			       mutations[i].name);
+		} else {
+			printf("raftsim: FAIL mutation %s NOT caught within %d seeds\n", mutations[i].name,
+			       MUTATION_SEEDS);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seeds = 0, from = 1, one = 0;
+	bool have_one = false, have_seeds = false;
+	int verbose = 0;
+
+	prog = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+			seeds = strtoull(argv[++i], NULL, 10);
+			have_seeds = true;
+		} else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+			from = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			one = strtoull(argv[++i], NULL, 10);
+			have_one = true;
+		} else if (!strcmp(argv[i], "-v")) {
+			verbose = 1;
+		} else if (!strcmp(argv[i], "--mutation") && i + 1 < argc) {
+			const char *name = argv[++i];
+
+			raft_test_mutation = -1;
+			for (size_t k = 0; k < sizeof(mutations) / sizeof(mutations[0]); k++)
+				if (!strcmp(name, mutations[k].name))
+					raft_test_mutation = mutations[k].mutation;
+			if (raft_test_mutation < 0) {
+				usage();
+				return 2;
+			}
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (have_one)
+		return campaign(one, 1, verbose, true, false, NULL) ? 1 : 0;
+	if (have_seeds || raft_test_mutation)
+		return campaign(from, have_seeds ? seeds : DEFAULT_SEEDS, 0, false, false, NULL) ? 1 : 0;
+	if (campaign(1, DEFAULT_SEEDS, 0, false, false, NULL))
+		return 1;
+	return self_test() ? 1 : 0;
+}

@@ -1,0 +1,386 @@
+/*
+ * bench_fwd: the forwarding decision on one core, against a MAC-swap pass
+ * over the same buffers measured in the same run.
+ *
+ *   bench_fwd                  timing: median of RUNS runs, ns/packet, Mpps, ratio
+ *   bench_fwd --quick          fewer flows and runs (smoke test)
+ *   bench_fwd --no-callgrind   skip counting instructions per packet with valgrind
+ *
+ * Every measured pass does the same two things per packet before its own
+ * work: copy the frame from a template slot into the burst buffer (as if it
+ * had just been received: the template array is far larger than the caches)
+ * and hand the burst to the pass. The baseline pass then swaps the MACs; the
+ * fwd pass runs fwd_burst (parse, VIP match, flow lookup or Maglev + flow
+ * insert, rewrite, counters).
+ */
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dataplane/fwd.h"
+#include "tests/unit/pktbuild.h"
+
+#define SLOT 128     /* bytes per template frame */
+#define HEADROOM 64
+#define BURST 32
+#define SEC 1000000000ull
+
+static uint32_t n_flows = 1u << 20;   /* dsr flows in the table */
+static uint32_t n_nat = 60000;        /* nat flows (one SNAT address: < 64k ports) */
+static int runs = 5;
+
+static uint8_t *templates; /* n_flows + n_nat frames of SLOT bytes */
+static uint32_t *frame_len;
+static uint32_t *order; /* a random permutation of the flows to visit */
+
+static uint64_t rng = 42;
+static uint64_t next_rand(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void make_frames(void)
+{
+	uint32_t total = n_flows + n_nat;
+	struct pb_spec s;
+
+	templates = aligned_alloc(64, (size_t)total * SLOT);
+	frame_len = malloc(sizeof(*frame_len) * total);
+	order = malloc(sizeof(*order) * total);
+	if (!templates || !frame_len || !order) {
+		fprintf(stderr, "bench_fwd: out of memory\n");
+		exit(1);
+	}
+	for (uint32_t i = 0; i < total; i++) {
+		uint8_t ip[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+		pb_init(&s, ADDR_V4);
+		addr_set_v4(&s.src, ip);
+		s.src.b[0] = i < n_flows ? 10 : 11;
+		s.dst = pb_addr(i < n_flows ? "198.51.100.1" : "198.51.100.2");
+		s.sport = (uint16_t)(1024 + (i & 0x3fff));
+		s.dport = 80;
+		s.tcp_flags = PKT_TCP_SYN; /* the same frame serves as SYN and, after, as data */
+		frame_len[i] = pb_build(&s, templates + (size_t)i * SLOT, SLOT);
+		order[i] = i;
+	}
+}
+
+static void shuffle(uint32_t *a, uint32_t n)
+{
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(next_rand() % (i + 1));
+		uint32_t t = a[i];
+		a[i] = a[j];
+		a[j] = t;
+	}
+}
+
+struct ctx {
+	struct fwd_state *st;
+	struct flow_table *flows;
+	struct snat_pool *snat;
+	struct fwd_worker w;
+	uint8_t mem[BURST][HEADROOM + SLOT];
+	struct rw_buf b[BURST];
+	struct fwd_result r[BURST];
+	uint64_t tx, sink;
+};
+
+static struct fwd_state *build_state(void)
+{
+	static struct fwd_backend_spec be[16];
+	struct fwd_service_spec svc[2];
+	struct fwd_spec spec;
+	char err[256];
+
+	memset(&spec, 0, sizeof(spec));
+	memset(svc, 0, sizeof(svc));
+	for (int i = 0; i < 16; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.200.0.%d", i + 1);
+		be[i].addr = pb_addr(ip);
+		be[i].port = 8080;
+		be[i].weight = 1;
+		be[i].uid = (uint32_t)i + 1;
+		be[i].mac[0] = 2;
+		be[i].mac[5] = (uint8_t)i;
+		be[i].mac_ok = 1;
+	}
+	svc[0].vip = pb_addr("198.51.100.1");
+	svc[0].port = 80;
+	svc[0].proto = IPPROTO_TCP;
+	svc[0].mode = FWD_MODE_DSR;
+	svc[0].n_backends = 16;
+	svc[0].backends = be;
+	svc[1] = svc[0];
+	svc[1].vip = pb_addr("198.51.100.2");
+	svc[1].mode = FWD_MODE_NAT;
+	spec.hash_seed = 7;
+	spec.node_v4 = pb_addr("192.0.2.100");
+	spec.n_services = 2;
+	spec.services = svc;
+	spec.n_workers = 1;
+	struct fwd_state *st = fwd_state_build(&spec, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "bench_fwd: %s\n", err);
+		exit(1);
+	}
+	return st;
+}
+
+static void ctx_init(struct ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->st = build_state();
+	c->flows = flow_create(2 * (n_flows + n_nat), NULL, fwd_flow_release, &c->w);
+	c->snat = snat_create(&c->st->node_v4, 1024, 65535, 1);
+	if (!c->flows || !c->snat) {
+		fprintf(stderr, "bench_fwd: out of memory\n");
+		exit(1);
+	}
+	fwd_worker_init(&c->w, 0, c->flows, c->snat, NULL);
+}
+
+static void ctx_free(struct ctx *c)
+{
+	flow_destroy(c->flows);
+	snat_destroy(c->snat);
+	fwd_state_free(c->st);
+}
+
+static inline void load_burst(struct ctx *c, const uint32_t *idx, unsigned n)
+{
+	for (unsigned j = 0; j < n; j++) {
+		uint32_t i = idx[j];
+		memcpy(c->mem[j] + HEADROOM, templates + (size_t)i * SLOT, SLOT);
+		c->b[j].data = c->mem[j] + HEADROOM;
+		c->b[j].len = frame_len[i];
+		c->b[j].headroom = HEADROOM;
+	}
+}
+
+/* The measured passes: noinline so that callgrind can count exactly them. */
+__attribute__((noinline)) void bench_pass_swap(struct ctx *c, const uint32_t *idx, uint32_t n);
+__attribute__((noinline)) void bench_pass_fwd(struct ctx *c, const uint32_t *idx, uint32_t n,
+					      uint64_t now);
+
+__attribute__((noinline)) void bench_pass_swap(struct ctx *c, const uint32_t *idx, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k += BURST) {
+		unsigned m = n - k < BURST ? n - k : BURST;
+		load_burst(c, idx + k, m);
+		for (unsigned j = 0; j < m; j++) {
+			uint8_t mac[6];
+			memcpy(mac, c->b[j].data, 6);
+			memcpy(c->b[j].data, c->b[j].data + 6, 6);
+			memcpy(c->b[j].data + 6, mac, 6);
+			c->sink += c->b[j].data[0];
+		}
+		c->tx += m;
+	}
+}
+
+__attribute__((noinline)) void bench_pass_fwd(struct ctx *c, const uint32_t *idx, uint32_t n,
+					      uint64_t now)
+{
+	for (uint32_t k = 0; k < n; k += BURST) {
+		unsigned m = n - k < BURST ? n - k : BURST;
+		load_burst(c, idx + k, m);
+		fwd_burst(c->st, &c->w, c->b, m, now, c->r);
+		for (unsigned j = 0; j < m; j++)
+			c->tx += c->r[j].verdict == FWD_TX;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct result {
+	double base[16], est[16], neu[16];
+};
+
+/* One case: flows [first, first + count) of one service. */
+static void run_case(const char *name, uint32_t first, uint32_t count)
+{
+	struct result res;
+	uint32_t *idx = order + first;
+
+	printf("\n%s: %u flows of this service; the table also holds the other service's flows\n",
+	       name, count);
+	for (int r = 0; r < runs; r++) {
+		struct ctx *c = malloc(sizeof(*c));
+		double t0, t1;
+		if (c == NULL)
+			exit(1);
+		ctx_init(c);
+		/* every flow of both services in the table (the other one first) */
+		if (first == 0)
+			bench_pass_fwd(c, order + n_flows, n_nat, SEC);
+		else
+			bench_pass_fwd(c, order, n_flows, SEC);
+		shuffle(idx, count);
+
+		c->tx = 0;
+		t0 = now_ns();
+		bench_pass_fwd(c, idx, count, SEC + 1); /* new flows: SYN, Maglev, insert */
+		t1 = now_ns();
+		res.neu[r] = (t1 - t0) / count;
+		if (c->tx != count) {
+			fprintf(stderr, "bench_fwd: %s: only %llu of %u new flows forwarded\n", name,
+				(unsigned long long)c->tx, count);
+			exit(1);
+		}
+		shuffle(idx, count);
+		c->tx = 0;
+		t0 = now_ns();
+		bench_pass_fwd(c, idx, count, SEC + 2); /* established: flow hit */
+		t1 = now_ns();
+		res.est[r] = (t1 - t0) / count;
+		if (c->tx != count) {
+			fprintf(stderr, "bench_fwd: %s: established pass forwarded %llu of %u\n",
+				name, (unsigned long long)c->tx, count);
+			exit(1);
+		}
+		shuffle(idx, count);
+		t0 = now_ns();
+		bench_pass_swap(c, idx, count);
+		t1 = now_ns();
+		res.base[r] = (t1 - t0) / count;
+		printf("  run %d: baseline %.1f ns/pkt, established %.1f ns/pkt, new %.1f ns/pkt "
+		       "(table %u flows)\n",
+		       r + 1, res.base[r], res.est[r], res.neu[r], flow_count(c->flows));
+		ctx_free(c);
+		free(c);
+	}
+	double b = median(res.base, runs), e = median(res.est, runs), n = median(res.neu, runs);
+	printf("  median of %d: baseline (copy + MAC swap) %.1f ns/pkt = %.1f Mpps\n", runs, b,
+	       1e3 / b);
+	printf("  median of %d: established            %.1f ns/pkt = %.1f Mpps  ratio %.2fx "
+	       "baseline, +%.1f ns net\n",
+	       runs, e, 1e3 / e, e / b, e - b);
+	printf("  median of %d: new flow (SYN)         %.1f ns/pkt = %.1f Mpps  ratio %.2fx "
+	       "baseline, +%.1f ns net\n",
+	       runs, n, 1e3 / n, n / b, n - b);
+	printf("  target: established < 50 ns/pkt: %s\n", e < 50 ? "met" : "NOT met");
+}
+
+/* What callgrind counts (--toggle-collect=bench_cg_target): one pass of one kind. */
+__attribute__((noinline)) void bench_cg_target(struct ctx *c, const char *kind);
+__attribute__((noinline)) void bench_cg_target(struct ctx *c, const char *kind)
+{
+	if (strcmp(kind, "swap") == 0)
+		bench_pass_swap(c, order, n_flows);
+	else
+		bench_pass_fwd(c, order, n_flows, SEC + 1);
+}
+
+/* Child of --callgrind: "swap", "new" (SYNs into an empty table) or "est" (hits). */
+static int callgrind_child(const char *kind)
+{
+	struct ctx *c = malloc(sizeof(*c));
+	if (c == NULL)
+		return 1;
+	ctx_init(c);
+	if (strcmp(kind, "new") != 0)
+		bench_pass_fwd(c, order, n_flows, SEC); /* all flows in */
+	shuffle(order, n_flows);
+	bench_cg_target(c, kind);
+	ctx_free(c);
+	free(c);
+	return 0;
+}
+
+static double callgrind_count(const char *self, const char *kind)
+{
+	char cmd[1024], line[512];
+	const char *out = "/tmp/fulcrum-bench-callgrind.out";
+	double total = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "valgrind --tool=callgrind --toggle-collect=bench_cg_target "
+		 "--callgrind-out-file=%s %s --callgrind-child %s >/dev/null 2>&1",
+		 out, self, kind);
+	if (system(cmd) != 0)
+		return -1;
+	f = fopen(out, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "summary: %lf", &total) == 1 || sscanf(line, "totals: %lf", &total) == 1)
+			break;
+	fclose(f);
+	unlink(out);
+	return total;
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = false, cg = true;
+	const char *child = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			quick = true;
+		else if (strcmp(argv[i], "--no-callgrind") == 0)
+			cg = false;
+		else if (strcmp(argv[i], "--callgrind-child") == 0 && i + 1 < argc)
+			child = argv[++i];
+		else {
+			fprintf(stderr, "usage: %s [--quick] [--no-callgrind]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (quick || child) {
+		n_flows = child ? 20000 : 1u << 16;
+		n_nat = child ? 0 : 20000;
+		runs = 3;
+	}
+	make_frames();
+	if (child)
+		return callgrind_child(child);
+
+	printf("bench_fwd: forwarding decision, one core, bursts of %d, IPv4 TCP, 64-byte frames\n",
+	       BURST);
+	run_case("dsr", 0, n_flows);
+	run_case("nat", n_flows, n_nat);
+
+	if (cg) {
+		double swap = callgrind_count(argv[0], "swap");
+		double neu = callgrind_count(argv[0], "new");
+		double est = callgrind_count(argv[0], "est");
+		if (swap < 0 || neu < 0 || est < 0) {
+			printf("\ncallgrind: not available (valgrind failed)\n");
+		} else {
+			printf("\ncallgrind (instructions, repeatable), dsr, 20000 flows:\n"
+			       "  baseline (copy + MAC swap) %.1f instr/pkt\n"
+			       "  established                %.1f instr/pkt\n"
+			       "  new flow (SYN)             %.1f instr/pkt\n",
+			       swap / 20000, est / 20000, neu / 20000);
+		}
+	}
+	return 0;
+}
