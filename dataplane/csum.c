@@ -70,8 +70,7 @@ uint16_t csum_ipv4_hdr(const uint8_t *ip)
 	return csum_fold(sum);
 }
 
-uint32_t csum_pseudo_v4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto,
-			uint32_t l4_len)
+uint32_t csum_pseudo_v4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto, uint32_t l4_len)
 {
 	uint32_t sum = csum_partial(src, 4, 0);
 
@@ -104,8 +103,8 @@ int csum_l4_field(uint8_t proto)
 }
 
 /* The sum over pseudo-header and message, with the checksum field taken as 0. */
-static int l4_sum(const struct addr *src, const struct addr *dst, uint8_t proto,
-		  const uint8_t *l4, uint32_t l4_len, uint32_t *out)
+static int l4_sum(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4,
+		  uint32_t l4_len, uint32_t *out)
 {
 	int fo = csum_l4_field(proto);
 	uint32_t sum;
@@ -159,8 +158,8 @@ int csum_l4_fill(const struct addr *src, const struct addr *dst, uint8_t proto, 
 	return 0;
 }
 
-int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto,
-		   const uint8_t *l4, uint32_t l4_len)
+int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4,
+		   uint32_t l4_len)
 {
 	uint32_t sum;
 	uint16_t stored;

@@ -3,6 +3,7 @@
 #define FULCRUM_DATAPLANE_CSUM_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "dataplane/addr.h"
 
@@ -56,8 +57,7 @@ uint16_t csum_ipv4_hdr(const uint8_t *ip);
  * RFC 8200 section 8.1 for IPv6). src/dst are 4 or 16 bytes in network
  * order; l4_len is the upper-layer length.
  */
-uint32_t csum_pseudo_v4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto,
-			uint32_t l4_len);
+uint32_t csum_pseudo_v4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto, uint32_t l4_len);
 uint32_t csum_pseudo_v6(const uint8_t src[16], const uint8_t dst[16], uint8_t proto,
 			uint32_t l4_len);
 
@@ -85,8 +85,8 @@ int csum_l4_fill(const struct addr *src, const struct addr *dst, uint8_t proto, 
  * csum_l4(). UDP over IPv4 with checksum 0 ("none") counts as right; UDP
  * over IPv6 with 0 does not (RFC 8200 section 8.1).
  */
-int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto,
-		   const uint8_t *l4, uint32_t l4_len);
+int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4,
+		   uint32_t l4_len);
 
 /*
  * Incremental update, RFC 1624 equation 3: HC' = ~(~HC + ~m + m').
@@ -107,14 +107,40 @@ static inline uint32_t csum_diff32(uint32_t acc, uint32_t old_v, uint32_t new_v)
 	return csum_diff16(acc, (uint16_t)old_v, (uint16_t)new_v);
 }
 
-/* n bytes (even, at most 16) in network order, e.g. a 4- or 16-byte address. */
+/*
+ * n bytes (even) in network order, e.g. a 4- or 16-byte address. RFC 1071
+ * section 2(B)/(C): the one's complement sum may be taken over native-order
+ * 32-bit words and swapped once at the end, so a constant n unrolls into a
+ * few plain loads and adds. Returns acc plus a value below 2^16.
+ */
 static inline uint32_t csum_diff_bytes(uint32_t acc, const uint8_t *old_b, const uint8_t *new_b,
 				       unsigned n)
 {
-	for (unsigned i = 0; i + 1 < n; i += 2)
-		acc = csum_diff16(acc, (uint16_t)(old_b[i] << 8 | old_b[i + 1]),
-				  (uint16_t)(new_b[i] << 8 | new_b[i + 1]));
-	return acc;
+	uint64_t s = 0;
+	unsigned i = 0;
+	uint16_t r;
+
+	for (; i + 4 <= n; i += 4) {
+		uint32_t o, w;
+
+		memcpy(&o, old_b + i, 4);
+		memcpy(&w, new_b + i, 4);
+		s += (uint64_t)(uint32_t)~o + w;
+	}
+	for (; i + 1 < n; i += 2) {
+		uint16_t o, w;
+
+		memcpy(&o, old_b + i, 2);
+		memcpy(&w, new_b + i, 2);
+		s += (uint32_t)(uint16_t)~o + w;
+	}
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffffffffu) + (s >> 32);
+	r = csum_fold16((uint32_t)s);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	r = __builtin_bswap16(r);
+#endif
+	return acc + r;
 }
 
 static inline uint32_t csum_diff128(uint32_t acc, const uint8_t old_b[16], const uint8_t new_b[16])

@@ -86,13 +86,13 @@ enum flow_tcp_flag {
 
 /* Bits of flow_entry.flags. Only FLOW_F_REV is meant for the caller (read-only). */
 enum flow_flag {
-	FLOW_F_LIVE = 1 << 0,     /* the entry is in the table */
-	FLOW_F_REV = 1 << 1,      /* a reverse key is indexed (flow_set_reverse) */
-	FLOW_F_SEEN = 1 << 2,     /* flow_touch/flow_track_tcp saw >= 1 packet */
-	FLOW_F_MULTI = 1 << 3,    /* ... >= 2 packets */
-	FLOW_F_WAS_EST = 1 << 4,  /* TCP reached ESTABLISHED (cleared on port reuse) */
-	FLOW_F_SYNACK = 1 << 5,   /* the server's SYN+ACK was seen (reverse direction) */
-	FLOW_F_QUEUED = 1 << 6,   /* internal: on the table's eviction queue */
+	FLOW_F_LIVE = 1 << 0,	 /* the entry is in the table */
+	FLOW_F_REV = 1 << 1,	 /* a reverse key is indexed (flow_set_reverse) */
+	FLOW_F_SEEN = 1 << 2,	 /* flow_touch/flow_track_tcp saw >= 1 packet */
+	FLOW_F_MULTI = 1 << 3,	 /* ... >= 2 packets */
+	FLOW_F_WAS_EST = 1 << 4, /* TCP reached ESTABLISHED (cleared on port reuse) */
+	FLOW_F_SYNACK = 1 << 5,	 /* the server's SYN+ACK was seen (reverse direction) */
+	FLOW_F_QUEUED = 1 << 6,	 /* internal: on the table's eviction queue */
 };
 
 /*
@@ -108,7 +108,7 @@ struct flow_entry {
 	uint64_t last_seen;   /* ns, the `now` of the last packet */
 	uint32_t backend_idx; /* cached backend, valid while state_gen matches */
 	uint8_t tcp_state;    /* enum flow_tcp_state */
-	uint8_t flags;        /* enum flow_flag */
+	uint8_t flags;	      /* enum flow_flag */
 	uint16_t snat_port;   /* nat: our source port towards the backend */
 	/* line 1 */
 	uint32_t state_gen;    /* forwarding-state generation backend_idx was chosen in */
@@ -140,16 +140,16 @@ struct flow_timeouts {
  * evict_expired + evict_embryonic + evict_established + flow_count().
  */
 struct flow_stats {
-	uint64_t inserts;           /* flow_insert returned an entry */
-	uint64_t removes;           /* flow_remove */
-	uint64_t expired;           /* timed out; freed by a lookup or flow_expire */
-	uint64_t evict_expired;     /* timed out; reclaimed by an insert needing room */
+	uint64_t inserts;	    /* flow_insert returned an entry */
+	uint64_t removes;	    /* flow_remove */
+	uint64_t expired;	    /* timed out; freed by a lookup or flow_expire */
+	uint64_t evict_expired;	    /* timed out; reclaimed by an insert needing room */
 	uint64_t evict_embryonic;   /* live embryonic entry reclaimed by an insert */
 	uint64_t evict_established; /* live established entry evicted (only if enabled) */
-	uint64_t insert_fail;       /* flow_insert returned NULL: table full */
-	uint64_t rev_set;           /* flow_set_reverse succeeded */
-	uint64_t rev_conflict;      /* flow_set_reverse: -EEXIST */
-	uint64_t rev_nospace;       /* flow_set_reverse: -ENOSPC */
+	uint64_t insert_fail;	    /* flow_insert returned NULL: table full */
+	uint64_t rev_set;	    /* flow_set_reverse succeeded */
+	uint64_t rev_conflict;	    /* flow_set_reverse: -EEXIST */
+	uint64_t rev_nospace;	    /* flow_set_reverse: -ENOSPC */
 };
 
 /*
@@ -180,7 +180,8 @@ uint64_t flow_hash(const struct flow_key *k);
  * established flows is off. Returns NULL on bad arguments or out of memory.
  */
 struct flow_table *flow_create(uint32_t capacity, const struct flow_timeouts *to,
-			       void (*on_release)(void *ctx, const struct flow_entry *e), void *ctx);
+			       void (*on_release)(void *ctx, const struct flow_entry *e),
+			       void *ctx);
 
 /* Release every remaining entry (on_release is called for each), then free. NULL is a no-op. */
 void flow_destroy(struct flow_table *t);

@@ -50,9 +50,19 @@ uint64_t fwd_flow_hash(uint64_t seed, const struct addr *src, const struct addr 
 	return hash_bytes(b, sizeof(b), seed);
 }
 
-static uint32_t fwd_vip_hash(const struct addr *vip, uint16_t port, uint8_t proto)
+/*
+ * The VIP index is local to this node (never compared across nodes), so a
+ * cheap multiply-mix of the address words is enough; it runs per packet.
+ */
+static inline uint32_t fwd_vip_hash(const struct addr *vip, uint16_t port, uint8_t proto)
 {
-	return (uint32_t)hash_bytes(vip, sizeof(*vip), (uint64_t)port << 8 | proto);
+	uint64_t a, b;
+
+	memcpy(&a, vip->b, 8);
+	memcpy(&b, vip->b + 8, 8);
+	a ^= hash_rotl64(b, 17) ^ ((uint64_t)port << 16 | (uint64_t)proto << 8 | vip->family);
+	a *= 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(a >> 32);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -76,19 +86,17 @@ uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, ui
 	}
 }
 
-/* Any service on this VIP address (port 0, proto 0 entries of the index). */
+/* A service on this VIP address, any port (the announcing one if there is one). */
 static uint32_t fwd_find_vip(const struct fwd_state *st, const struct addr *vip)
 {
 	uint32_t i = fwd_vip_hash(vip, 0, 0) & st->vip_mask;
 
 	for (;;) {
-		uint32_t s = st->vip_slots[i];
+		uint32_t s = st->vipaddr_slots[i];
 		if (s == 0)
 			return FWD_NONE;
-		s--;
-		/* address-only entries are stored with the high bit set */
-		if ((s & 0x80000000u) && addr_eq(&st->services[s & 0x7fffffffu].vip, vip))
-			return s & 0x7fffffffu;
+		if (addr_eq(&st->services[s - 1].vip, vip))
+			return s - 1;
 		i = (i + 1) & st->vip_mask;
 	}
 }
@@ -118,14 +126,13 @@ static uint32_t fwd_backend_by_uid(const struct fwd_service *svc, uint32_t uid)
 	return FWD_NONE;
 }
 
-static int fwd_vip_insert(struct fwd_state *st, uint32_t h, uint32_t value)
+static void fwd_vip_insert(uint32_t *slots, uint32_t mask, uint32_t h, uint32_t value)
 {
-	uint32_t i = h & st->vip_mask;
+	uint32_t i = h & mask;
 
-	while (st->vip_slots[i] != 0)
-		i = (i + 1) & st->vip_mask;
-	st->vip_slots[i] = value + 1;
-	return 0;
+	while (slots[i] != 0)
+		i = (i + 1) & mask;
+	slots[i] = value + 1;
 }
 
 static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err, size_t errlen)
@@ -291,13 +298,14 @@ struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t
 	st->node_v6 = spec->node_v6;
 	st->n_workers = spec->n_workers;
 
-	/* Two index entries per service (exact and address-only), load <= 1/2. */
-	while (slots < 4 * (spec->n_services + 1))
+	/* Two indexes (exact, address only), load <= 1/2. */
+	while (slots < 2 * (spec->n_services + 1))
 		slots <<= 1;
 	st->vip_mask = slots - 1;
 	st->vip_slots = calloc(slots, sizeof(*st->vip_slots));
+	st->vipaddr_slots = calloc(slots, sizeof(*st->vipaddr_slots));
 	st->services = calloc(spec->n_services ? spec->n_services : 1, sizeof(*st->services));
-	if (st->vip_slots == NULL || st->services == NULL)
+	if (st->vip_slots == NULL || st->vipaddr_slots == NULL || st->services == NULL)
 		goto oom;
 
 	n_counters = 0;
@@ -309,10 +317,15 @@ struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t
 		svc->counter = n_counters++;
 		for (uint32_t b = 0; b < svc->n_backends; b++)
 			svc->backends[b].counter = n_counters++;
-		fwd_vip_insert(st, fwd_vip_hash(&svc->vip, svc->port, svc->proto), i);
-		if (fwd_find_vip(st, &svc->vip) == FWD_NONE ||
-		    (svc->announce && !st->services[fwd_find_vip(st, &svc->vip)].announce))
-			fwd_vip_insert(st, fwd_vip_hash(&svc->vip, 0, 0), i | 0x80000000u);
+		fwd_vip_insert(st->vip_slots, st->vip_mask,
+			       fwd_vip_hash(&svc->vip, svc->port, svc->proto), i);
+		/* One address entry per VIP: ARP announce if any of its services asks. */
+		uint32_t other = fwd_find_vip(st, &svc->vip);
+		if (other == FWD_NONE)
+			fwd_vip_insert(st->vipaddr_slots, st->vip_mask, fwd_vip_hash(&svc->vip, 0, 0),
+				       i);
+		else if (svc->announce)
+			st->services[other].announce = 1;
 	}
 
 	/* Counter blocks start on their own cache lines: no false sharing. */
@@ -346,6 +359,7 @@ void fwd_state_free(struct fwd_state *st)
 	}
 	free(st->services);
 	free(st->vip_slots);
+	free(st->vipaddr_slots);
 	free(st->counters);
 	free(st);
 }
@@ -392,9 +406,12 @@ struct fwd_pkt {
 	struct pkt_info pi;
 	struct flow_key key;
 	uint64_t hash;
+	struct flow_entry *e; /* looked up ahead (burst), valid when looked == 1 */
+	int dir;
 	uint32_t svc;
 	uint8_t kind; /* enum fwd_kind */
 	uint8_t drop;
+	uint8_t looked;
 };
 
 enum fwd_kind {
@@ -408,8 +425,7 @@ enum fwd_kind {
 
 static inline int fwd_is_node(const struct fwd_state *st, const struct addr *a)
 {
-	const struct addr *n = a->family == ADDR_V4 ? &st->node_v4 : &st->node_v6;
-	return addr_eq(n, a);
+	return addr_eq(a->family == ADDR_V4 ? &st->node_v4 : &st->node_v6, a);
 }
 
 static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
@@ -422,18 +438,32 @@ static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
 	k->pad[0] = k->pad[1] = k->pad[2] = 0;
 }
 
-/* Stage 1: parse and classify; compute the flow hash and prefetch its bucket. */
-static void fwd_classify(const struct fwd_state *st, struct fwd_worker *w, const struct rw_buf *b,
-			 struct fwd_pkt *p)
+/* Stage 1: parse and classify; compute the flow-table hash of TCP/UDP packets. */
+static void fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt *p)
 {
 	struct pkt_info *pi = &p->pi;
 	int rc = pkt_parse(b->data, b->len, pi);
 
 	p->kind = FWD_K_DROP;
 	p->svc = FWD_NONE;
+	p->looked = 0;
+	p->dir = FLOW_DIR_FWD;
 	if (rc < 0) {
 		p->drop = FWD_DROP_MALFORMED;
 		return;
+	}
+	int is_l4 = pi->l4_proto == IPPROTO_TCP || pi->l4_proto == IPPROTO_UDP;
+
+	/* The common case first: TCP/UDP to a service. */
+	if (is_l4 && pi->frag != PKT_FRAG_LATER) {
+		p->svc = fwd_find_service(st, &pi->dst, pi->dport, pi->l4_proto);
+		if (p->svc != FWD_NONE || fwd_is_node(st, &pi->dst)) {
+			p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
+			/* For a reply, this is the reverse key flow_set_reverse indexed. */
+			fwd_key(&p->key, pi);
+			p->hash = flow_hash(&p->key);
+			return;
+		}
 	}
 	if (pi->l3 == PKT_L3_ARP) {
 		p->kind = FWD_K_ARP;
@@ -443,9 +473,9 @@ static void fwd_classify(const struct fwd_state *st, struct fwd_worker *w, const
 		p->drop = FWD_DROP_NOT_LOCAL;
 		return;
 	}
-	int is_echo = (pi->l4_proto == IPPROTO_ICMP && pi->icmp_type == 8) ||
-		      (pi->l4_proto == IPPROTO_ICMPV6 && pi->icmp_type == 128);
-	int is_l4 = pi->l4_proto == IPPROTO_TCP || pi->l4_proto == IPPROTO_UDP;
+	int is_echo = pi->frag == PKT_FRAG_NONE &&
+		      ((pi->l4_proto == IPPROTO_ICMP && pi->icmp_type == 8) ||
+		       (pi->l4_proto == IPPROTO_ICMPV6 && pi->icmp_type == 128));
 
 	if (pi->l3 == PKT_L3_IPV6 && pi->l4_proto == IPPROTO_ICMPV6 && pi->frag == PKT_FRAG_NONE &&
 	    (pi->icmp_type == 135 || pi->icmp_type == 136)) {
@@ -454,40 +484,18 @@ static void fwd_classify(const struct fwd_state *st, struct fwd_worker *w, const
 		return;
 	}
 	if (fwd_is_node(st, &pi->dst)) {
-		if (pi->frag == PKT_FRAG_LATER) {
-			p->drop = FWD_DROP_FRAGMENT;
-		} else if (is_echo && pi->frag == PKT_FRAG_NONE) {
-			p->kind = FWD_K_ECHO;
-		} else if (is_l4) {
-			p->kind = FWD_K_REVERSE;
-			/* The reply tuple is the flow's reverse key as flow_set_reverse stored it. */
-			fwd_key(&p->key, pi);
-			p->hash = flow_hash(&p->key);
-			flow_prefetch(w->flows, p->hash);
-		} else {
-			p->drop = FWD_DROP_NODE_OTHER;
-		}
+		p->kind = is_echo ? FWD_K_ECHO : FWD_K_DROP;
+		p->drop = pi->frag == PKT_FRAG_LATER ? FWD_DROP_FRAGMENT : FWD_DROP_NODE_OTHER;
 		return;
 	}
-	if (is_l4 && pi->frag != PKT_FRAG_LATER) {
-		p->svc = fwd_find_service(st, &pi->dst, pi->dport, pi->l4_proto);
-		if (p->svc != FWD_NONE) {
-			p->kind = FWD_K_VIP;
-			fwd_key(&p->key, pi);
-			p->hash = flow_hash(&p->key);
-			flow_prefetch(w->flows, p->hash);
-			return;
-		}
-	}
-	if (fwd_find_vip(st, &pi->dst) == FWD_NONE) {
+	if (fwd_find_vip(st, &pi->dst) == FWD_NONE)
 		p->drop = FWD_DROP_NOT_LOCAL;
-	} else if (pi->frag == PKT_FRAG_LATER) {
+	else if (pi->frag == PKT_FRAG_LATER)
 		p->drop = FWD_DROP_FRAGMENT;
-	} else if (is_echo && pi->frag == PKT_FRAG_NONE) {
+	else if (is_echo)
 		p->kind = FWD_K_ECHO;
-	} else {
+	else
 		p->drop = is_l4 ? FWD_DROP_NO_SERVICE : FWD_DROP_UNSUPPORTED;
-	}
 }
 
 static int fwd_drop(struct fwd_worker *w, struct fwd_result *res, unsigned reason)
@@ -615,7 +623,12 @@ static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_b
 	int dir = FLOW_DIR_FWD, created = 0;
 
 	res->svc = p->svc;
-	e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	if (p->looked) {
+		e = p->e;
+		dir = p->dir;
+	} else {
+		e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	}
 	if (e != NULL) {
 		if (e->state_gen == st->gen && e->svc_idx == p->svc &&
 		    e->backend_idx < svc->n_backends) {
@@ -630,6 +643,7 @@ static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_b
 			bi = fwd_backend_by_uid(svc, e->backend_uid);
 			if (bi == FWD_NONE) {
 				flow_remove(w->flows, e);
+				w->table_changes++;
 				e = NULL;
 			} else {
 				e->backend_idx = bi;
@@ -644,6 +658,7 @@ static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_b
 						 pi->dport, pi->l4_proto));
 		if (bi == MAGLEV_NONE)
 			return fwd_drop(w, res, FWD_DROP_NO_BACKEND);
+		w->table_changes++; /* an insert may evict: earlier burst lookups go stale */
 		e = flow_insert(w->flows, &p->key, p->hash, now);
 		if (e == NULL)
 			return fwd_drop(w, res, FWD_DROP_FLOW_TABLE_FULL);
@@ -702,8 +717,9 @@ static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_b
 static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
 		       struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
-	int dir = FLOW_DIR_FWD;
-	struct flow_entry *e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	int dir = p->dir;
+	struct flow_entry *e =
+		p->looked ? p->e : flow_lookup(w->flows, &p->key, p->hash, now, &dir);
 
 	if (e == NULL || dir != FLOW_DIR_REV)
 		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
@@ -765,7 +781,7 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	struct fwd_pkt p;
 
 	w->rx_pkts++;
-	fwd_classify(st, w, b, &p);
+	fwd_classify(st, b, &p);
 	return fwd_finish(st, w, b, &p, now, res);
 }
 
@@ -773,12 +789,44 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	       uint64_t now, struct fwd_result *res)
 {
 	struct fwd_pkt p[FWD_BURST_MAX];
+	const struct flow_key *keys[FWD_BURST_MAX];
+	uint64_t hashes[FWD_BURST_MAX];
+	struct flow_entry *ents[FWD_BURST_MAX];
+	int dirs[FWD_BURST_MAX];
+	uint8_t map[FWD_BURST_MAX];
+	unsigned m = 0;
+	uint64_t changes;
 
 	if (n > FWD_BURST_MAX)
 		n = FWD_BURST_MAX;
 	w->rx_pkts += n;
-	for (unsigned i = 0; i < n; i++)
-		fwd_classify(st, w, &bufs[i], &p[i]);
-	for (unsigned i = 0; i < n; i++)
+	/* Stage 1: parse and classify every packet of the burst. */
+	for (unsigned i = 0; i < n; i++) {
+		fwd_classify(st, &bufs[i], &p[i]);
+		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE) {
+			keys[m] = &p[i].key;
+			hashes[m] = p[i].hash;
+			map[m++] = (uint8_t)i;
+		}
+	}
+	/* Stage 2: all flow lookups with their cache misses overlapped. */
+	if (m > 0)
+		flow_lookup_burst(w->flows, keys, hashes, m, now, ents, dirs);
+	for (unsigned j = 0; j < m; j++) {
+		p[map[j]].e = ents[j];
+		p[map[j]].dir = dirs[j];
+		p[map[j]].looked = 1;
+	}
+	/*
+	 * Stage 3: decide and rewrite, in order. Once a packet has inserted or
+	 * removed a flow (a new flow, possibly evicting another), the later
+	 * packets' early lookups may be stale (two packets of one new flow,
+	 * an evicted entry): they look up again.
+	 */
+	changes = w->table_changes;
+	for (unsigned i = 0; i < n; i++) {
+		if (w->table_changes != changes)
+			p[i].looked = 0;
 		fwd_finish(st, w, &bufs[i], &p[i], now, &res[i]);
+	}
 }

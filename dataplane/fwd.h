@@ -144,9 +144,10 @@ struct fwd_state {
 	struct addr node_v6;
 	uint32_t n_services;
 	struct fwd_service *services;
-	/* VIP index: open addressing on (vip, port, proto) and on vip alone */
+	/* VIP indexes, open addressing: on (vip, port, proto), and on vip alone */
 	uint32_t vip_mask;
-	uint32_t *vip_slots; /* service index + 1; 0 = empty */
+	uint32_t *vip_slots;     /* service index + 1; 0 = empty */
+	uint32_t *vipaddr_slots; /* one service per VIP address, + 1; 0 = empty */
 	/* Counters: n_workers blocks of n_counters, each block cache-aligned. */
 	unsigned n_workers;
 	uint32_t n_counters;
@@ -191,6 +192,7 @@ struct fwd_worker {
 	uint64_t tx_pkts;
 	uint64_t replies;
 	uint64_t to_control;
+	uint64_t table_changes; /* flow inserts and removals made by fwd */
 };
 
 /*

@@ -19,18 +19,18 @@
  * RFC 2675) is not supported: it parses as an empty payload.
  */
 
-#define PKT_ETH_HLEN 14       /* Ethernet header without tags */
-#define PKT_VLAN_HLEN 4       /* one 802.1Q/802.1ad tag */
-#define PKT_MAX_EXT_HDRS 8    /* IPv6 extension headers accepted before the L4 header */
+#define PKT_ETH_HLEN	 14 /* Ethernet header without tags */
+#define PKT_VLAN_HLEN	 4  /* one 802.1Q/802.1ad tag */
+#define PKT_MAX_EXT_HDRS 8  /* IPv6 extension headers accepted before the L4 header */
 
 #define PKT_ETHERTYPE_IPV4 0x0800
-#define PKT_ETHERTYPE_ARP 0x0806
+#define PKT_ETHERTYPE_ARP  0x0806
 #define PKT_ETHERTYPE_VLAN 0x8100 /* 802.1Q customer tag */
 #define PKT_ETHERTYPE_QINQ 0x88a8 /* 802.1ad service tag */
 #define PKT_ETHERTYPE_IPV6 0x86dd
 
 #define PKT_ARP_REQUEST 1
-#define PKT_ARP_REPLY 2
+#define PKT_ARP_REPLY	2
 
 /* TCP flag bits as in byte 13 of the TCP header (RFC 9293). */
 #define PKT_TCP_FIN 0x01
@@ -48,14 +48,14 @@
  */
 #define PKT_ERR_LIST(X)                                                                            \
 	X(PKT_ERR_L2_TRUNC, 1, "truncated Ethernet header")                                        \
-	X(PKT_ERR_VLAN_BAD, 2, "truncated VLAN tag or unsupported tag stack")                       \
+	X(PKT_ERR_VLAN_BAD, 2, "truncated VLAN tag or unsupported tag stack")                      \
 	X(PKT_ERR_ARP_TRUNC, 3, "truncated ARP packet")                                            \
-	X(PKT_ERR_ARP_BAD, 4, "ARP not Ethernet/IPv4 request or reply")                             \
-	X(PKT_ERR_L3_TRUNC, 5, "IP header or total length beyond the frame")                        \
-	X(PKT_ERR_IPV4_BAD, 6, "bad IPv4 version, IHL or total length")                             \
-	X(PKT_ERR_IPV6_BAD, 7, "bad IPv6 version or extension header order")                        \
-	X(PKT_ERR_EXT_TOO_MANY, 8, "too many IPv6 extension headers")                               \
-	X(PKT_ERR_EXT_TRUNC, 9, "truncated IPv6 extension header")                                  \
+	X(PKT_ERR_ARP_BAD, 4, "ARP not Ethernet/IPv4 request or reply")                            \
+	X(PKT_ERR_L3_TRUNC, 5, "IP header or total length beyond the frame")                       \
+	X(PKT_ERR_IPV4_BAD, 6, "bad IPv4 version, IHL or total length")                            \
+	X(PKT_ERR_IPV6_BAD, 7, "bad IPv6 version or extension header order")                       \
+	X(PKT_ERR_EXT_TOO_MANY, 8, "too many IPv6 extension headers")                              \
+	X(PKT_ERR_EXT_TRUNC, 9, "truncated IPv6 extension header")                                 \
 	X(PKT_ERR_L4_TRUNC, 10, "truncated TCP/UDP/ICMP header")                                   \
 	X(PKT_ERR_TCP_BAD_DOFF, 11, "TCP data offset below 5")                                     \
 	X(PKT_ERR_UDP_BAD_LEN, 12, "UDP length below 8 or beyond the IP payload")
@@ -114,7 +114,7 @@ struct pkt_info {
 	struct addr dst;
 	uint32_t l3_len;
 	uint32_t l4_len;
-	uint16_t l3_off;    /* = L2 header length: 14, 18 or 22 */
+	uint16_t l3_off; /* = L2 header length: 14, 18 or 22 */
 	uint16_t l4_off;
 	uint16_t ethertype; /* innermost, after any tags */
 	uint16_t vlan_tci;  /* the 802.1Q (0x8100) tag, when vlans >= 1 */
@@ -123,11 +123,11 @@ struct pkt_info {
 	uint16_t dport;
 	uint16_t icmp_id;
 	uint16_t arp_op;
-	uint8_t vlans;     /* 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q) */
-	uint8_t l3;        /* enum pkt_l3 */
-	uint8_t l4_proto;  /* IPPROTO_* */
+	uint8_t vlans;	  /* 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q) */
+	uint8_t l3;	  /* enum pkt_l3 */
+	uint8_t l4_proto; /* IPPROTO_* */
 	uint8_t l4_hlen;
-	uint8_t frag;      /* enum pkt_frag */
+	uint8_t frag; /* enum pkt_frag */
 	uint8_t ttl;
 	uint8_t tcp_flags; /* PKT_TCP_* */
 	uint8_t icmp_type;

@@ -20,7 +20,6 @@ int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint1
 	uint8_t *ip = data + pi->l3_off;
 	uint8_t *l4 = data + pi->l4_off;
 	uint8_t *cf; /* L4 checksum field */
-	unsigned alen, aoff;
 	uint32_t diff;
 	uint16_t c;
 
@@ -28,27 +27,25 @@ int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint1
 		return -EINVAL;
 	if (pi->frag == PKT_FRAG_LATER)
 		return -EINVAL;
+	/* one difference for both addresses: the IPv4 header and the pseudo-header cover them */
 	if (pi->l3 == PKT_L3_IPV4) {
 		if (new_src->family != ADDR_V4 || new_dst->family != ADDR_V4)
 			return -EINVAL;
-		alen = 4;
-		aoff = 12;
+		diff = csum_diff_bytes(0, pi->src.b, new_src->b, 4);
+		diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, 4);
+		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
+		memcpy(ip + 12, new_src->b, 4);
+		memcpy(ip + 16, new_dst->b, 4);
 	} else if (pi->l3 == PKT_L3_IPV6) {
 		if (new_src->family != ADDR_V6 || new_dst->family != ADDR_V6)
 			return -EINVAL;
-		alen = 16;
-		aoff = 8;
+		diff = csum_diff_bytes(0, pi->src.b, new_src->b, 16);
+		diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, 16);
+		memcpy(ip + 8, new_src->b, 16);
+		memcpy(ip + 24, new_dst->b, 16);
 	} else {
 		return -EINVAL;
 	}
-
-	/* one difference for the addresses: both the IPv4 header and the pseudo-header cover them */
-	diff = csum_diff_bytes(0, pi->src.b, new_src->b, alen);
-	diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, alen);
-	if (pi->l3 == PKT_L3_IPV4)
-		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
-	memcpy(ip + aoff, new_src->b, alen);
-	memcpy(ip + aoff + alen, new_dst->b, alen);
 
 	cf = l4 + (pi->l4_proto == IPPROTO_TCP ? 16 : 6);
 	c = pkt_get16(cf);
@@ -80,6 +77,7 @@ int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct ad
 	uint8_t *d, *ip;
 	uint8_t tos, proto;
 	uint16_t frag = 0, id = 0;
+	uint32_t sum;
 
 	if (pi->l3 == PKT_L3_IPV4) {
 		tos = in[1];
@@ -103,8 +101,19 @@ int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct ad
 		return -EMSGSIZE;
 
 	d = buf->data - RW_IPIP_HLEN;
-	/* the L2 header (14..22 bytes) is all that moves; the inner packet stays put */
-	memmove(d, buf->data, pi->l3_off);
+	{
+		/*
+		 * Move the L2 header (14, 18 or 22 bytes) as one fixed 24-byte
+		 * block: the frame holds at least l3_off + 20 >= 34 bytes, and
+		 * the 24 bytes written end before the end of the outer header,
+		 * which is written next. Loading all before storing makes the
+		 * overlap (22 bytes moved 20) harmless.
+		 */
+		uint8_t l2[24];
+
+		memcpy(l2, buf->data, sizeof(l2));
+		memcpy(d, l2, sizeof(l2));
+	}
 	pkt_put16(d + pi->l3_off - 2, PKT_ETHERTYPE_IPV4);
 
 	ip = d + pi->l3_off;
@@ -117,7 +126,10 @@ int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct ad
 	ip[9] = proto;
 	memcpy(ip + 12, outer_src->b, 4);
 	memcpy(ip + 16, outer_dst->b, 4);
-	pkt_put16(ip + 10, csum_ipv4_hdr(ip));
+	/* the header's ten words, summed from the values just written (RFC 1071) */
+	sum = (0x4500u | tos) + outer_len + id + frag + ((uint32_t)RW_IPIP_TTL << 8 | proto);
+	sum += pkt_get16(ip + 12) + pkt_get16(ip + 14) + pkt_get16(ip + 16) + pkt_get16(ip + 18);
+	pkt_put16(ip + 10, csum_fold(sum));
 
 	buf->data = d;
 	buf->headroom -= RW_IPIP_HLEN;

@@ -17,7 +17,7 @@
 
 /* Bytes the IPv4 outer header of rw_ipip_encap() needs in the headroom. */
 #define RW_IPIP_HLEN 20
-#define RW_IPIP_TTL 64
+#define RW_IPIP_TTL  64
 
 /*
  * A frame with room before it: data[-headroom .. 0) may be written. A DPDK

@@ -14,10 +14,10 @@ struct snat_pool {
 	struct addr addr;
 	uint16_t lo;
 	uint16_t hi;
-	uint32_t n;      /* hi - lo + 1 */
-	uint32_t head;   /* next port to hand out */
+	uint32_t n;	 /* hi - lo + 1 */
+	uint32_t head;	 /* next port to hand out */
 	uint32_t n_free; /* ports in the ring, from head */
-	uint64_t *used;  /* bit (port - lo) set = allocated */
+	uint64_t *used;	 /* bit (port - lo) set = allocated */
 	uint16_t ring[]; /* n entries */
 };
 
@@ -122,8 +122,8 @@ const struct addr *snat_addr(const struct snat_pool *p)
 	return &p->addr;
 }
 
-int snat_worker_range(uint16_t lo, uint16_t hi, unsigned worker, unsigned n_workers,
-		      uint16_t *wlo, uint16_t *whi)
+int snat_worker_range(uint16_t lo, uint16_t hi, unsigned worker, unsigned n_workers, uint16_t *wlo,
+		      uint16_t *whi)
 {
 	uint32_t n, base, rem, start, len;
 

@@ -63,7 +63,7 @@ const struct addr *snat_addr(const struct snat_pool *p);
  * if lo > hi, lo == 0, n_workers == 0, worker >= n_workers, or there are
  * fewer ports than workers. Pure; any thread.
  */
-int snat_worker_range(uint16_t lo, uint16_t hi, unsigned worker, unsigned n_workers,
-		      uint16_t *wlo, uint16_t *whi);
+int snat_worker_range(uint16_t lo, uint16_t hi, unsigned worker, unsigned n_workers, uint16_t *wlo,
+		      uint16_t *whi);
 
 #endif

@@ -916,8 +916,16 @@ static int repair_tail(struct raft_storage *st, struct tail *tl, char *err, size
 		seterr(err, errlen, "truncate %s/%s: %s", st->dir, name, strerror(-rc));
 		return rc;
 	}
-	if (tl->cut || !tl->pair_ok)
+	if (!tl->pair_ok)
 		return write_marker(st, sg, err, errlen);
+	if (tl->cut) {
+		st->stats.fsyncs++;
+		if (fdatasync(st->fd) < 0) {
+			rc = -errno;
+			seterr(err, errlen, "fdatasync %s/%s: %s", st->dir, name, strerror(-rc));
+			return rc;
+		}
+	}
 	return 0;
 }
 

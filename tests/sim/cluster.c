@@ -21,12 +21,14 @@ enum ev_type {
 	EV_HEAL,
 	EV_STOP_WORK,
 	EV_LIVE,
+	EV_SCRIPT,
 	EV_END,
 };
 
 enum unfault_kind {
 	UF_DISK = 1,
 	UF_TOGGLE_LINK = 2,
+	UF_FILTER = 3,
 };
 
 struct sim_event {
@@ -345,6 +347,7 @@ static void send(struct sim *s, int from, const struct raft_message *m)
 
 	if (to < 0 || !s->link[from][to] || chance(s, s->loss_pm))
 		return;
+
 	if (chance(s, s->dup_pm))
 		copies = 2;
 	for (int c = 0; c < copies; c++) {
@@ -353,6 +356,18 @@ static void send(struct sim *s, int from, const struct raft_message *m)
 
 		if (!cp || raft_message_clone(cp, m) != 0)
 			abort();
+		/* Selective loss: entries of the leader's own term are cut off the APPEND and
+		 * the older prefix gets through, as if the leader had sent a smaller batch.
+		 * This is how Raft Figure 8 arises. */
+		if (s->filter[from][to] && cp->type == RAFT_MSG_APPEND) {
+			uint32_t k = 0;
+
+			while (k < cp->n_entries && cp->entries[k].term != cp->term)
+				k++;
+			for (uint32_t j = k; j < cp->n_entries; j++)
+				free(cp->entries[j].data);
+			cp->n_entries = k;
+		}
 		if (chance(s, s->reorder_pm))
 			delay += rnd(s, 1000, 40000);
 		push(s, s->now + delay, EV_DELIVER, to, 0, cp);
@@ -562,7 +577,7 @@ static void do_fault(struct sim *s)
 	int n = (int)s->n_nodes;
 	int a = (int)rnd(s, 0, n - 1), b = (int)rnd(s, 0, n - 1);
 
-	switch (rnd(s, 0, 9)) {
+	switch (rnd(s, 0, 10)) {
 	case 0: { /* symmetric partition into two random sides */
 		uint64_t side = sim_rand(s);
 
@@ -621,6 +636,14 @@ static void do_fault(struct sim *s)
 		}
 		sim_trace(s, "fault: flapping link %d-%d", a + 1, b + 1);
 		break;
+	case 10:
+		if (a == b)
+			break;
+		s->filter[a][b] = true;
+		push(s, s->now + rnd(s, 100000, 1500000), EV_UNFAULT, -1,
+		     ((uint64_t)UF_FILTER << 32) | ((uint64_t)a << 8) | (uint64_t)b, NULL);
+		sim_trace(s, "fault: node %d drops its current-term APPENDs to node %d", a + 1, b + 1);
+		break;
 	case 9: /* crash the leader specifically */
 		for (int x = 0; x < n; x++) {
 			struct raft_status st;
@@ -649,6 +672,8 @@ static void do_unfault(struct sim *s, uint64_t arg)
 		bool up = !s->link[a][b];
 
 		s->link[a][b] = s->link[b][a] = up;
+	} else if (kind == UF_FILTER) {
+		s->filter[(arg >> 8) & 0xff][arg & 0xff] = false;
 	}
 }
 
@@ -656,6 +681,7 @@ static void do_heal(struct sim *s)
 {
 	s->healed = true;
 	heal_links(s);
+	memset(s->filter, 0, sizeof(s->filter));
 	s->loss_pm = s->dup_pm = s->reorder_pm = 0;
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		s->nodes[i].disk_delay_us = 0;
@@ -663,6 +689,52 @@ static void do_heal(struct sim *s)
 			node_start(s, (int)i);
 	}
 	sim_trace(s, "heal: all faults cleared");
+}
+
+/* ---- Raft Figure 8, scripted ----
+ * Three nodes; node index 1 ("F") never times out. L leads, gets isolated and keeps
+ * appending entries of its term; G is elected and appends entries that never reach F.
+ * Then L is elected again and replicates its old-term entries to F, while every APPEND
+ * carrying L's current-term entries is lost. Counting replicas of those old entries (the
+ * old-term-commit mutation) commits them; G is then elected with F's vote and overwrites
+ * them. A correct core commits nothing in this window, so the run passes. */
+
+static void isolate(struct sim *s, int a)
+{
+	for (size_t y = 0; y < s->n_nodes; y++)
+		if ((int)y != a)
+			s->link[a][y] = s->link[y][a] = false;
+}
+
+static void do_script(struct sim *s, uint64_t step)
+{
+	switch (step) {
+	case 1:
+		s->scr_l = 0;
+		for (int i = 0; i < 3; i++) {
+			struct raft_status st;
+
+			raft_get_status(s->nodes[i].r, &st);
+			if (st.role == RAFT_LEADER && i != 1)
+				s->scr_l = i;
+		}
+		s->scr_g = s->scr_l == 0 ? 2 : 0;
+		isolate(s, s->scr_l);
+		s->filter[s->scr_g][1] = true;
+		break;
+	case 2:
+		heal_links(s);
+		isolate(s, s->scr_g);
+		memset(s->filter, 0, sizeof(s->filter));
+		s->filter[s->scr_l][1] = true;
+		break;
+	case 3:
+		heal_links(s);
+		isolate(s, s->scr_l);
+		memset(s->filter, 0, sizeof(s->filter));
+		break;
+	}
+	sim_trace(s, "script step %llu (L=%d G=%d)", (unsigned long long)step, s->scr_l + 1, s->scr_g + 1);
 }
 
 /* ---- the run ---- */
@@ -676,7 +748,8 @@ static void handle(struct sim *s, struct sim_event *ev)
 	case EV_TICK:
 		if (stale)
 			break;
-		raft_tick(n->r);
+		if (!(s->script && ev->node == 1 && !s->healed))
+			raft_tick(n->r);
 		push(s, s->now + SIM_TICK_US, EV_TICK, ev->node, 0, NULL);
 		pump(s, ev->node);
 		sim_check_node(s, n);
@@ -748,6 +821,9 @@ static void handle(struct sim *s, struct sim_event *ev)
 	case EV_HEAL:
 		do_heal(s);
 		break;
+	case EV_SCRIPT:
+		do_script(s, ev->arg);
+		break;
 	case EV_LIVE:
 		/* Liveness: once healed, a leader is elected and a proposal commits within
 		 * a bounded number of election timeouts. */
@@ -762,7 +838,7 @@ static void handle(struct sim *s, struct sim_event *ev)
 		pump(s, ev->node);
 }
 
-static void setup(struct sim *s, uint64_t seed, int verbose)
+static void setup(struct sim *s, uint64_t seed, int verbose, bool script)
 {
 	uint64_t x = seed;
 	uint32_t voters;
@@ -770,10 +846,11 @@ static void setup(struct sim *s, uint64_t seed, int verbose)
 	memset(s, 0, sizeof(*s));
 	s->seed = seed;
 	s->verbose = verbose;
+	s->script = script;
 	for (int i = 0; i < 4; i++)
 		s->rng[i] = splitmix(&x);
-	s->membership = chance(s, 350);
-	s->n_nodes = s->membership || chance(s, 500) ? 5 : 3;
+	s->membership = chance(s, 350) && !script;
+	s->n_nodes = (s->membership || chance(s, 500)) && !script ? 5 : 3;
 	voters = s->membership ? 3 : (uint32_t)s->n_nodes;
 	raft_config_default(&s->cfg_template, 1, 0);
 	s->cfg_template.max_msg_entries = chance(s, 300) ? 1 : (uint32_t)rnd(s, 2, 32);
@@ -791,6 +868,16 @@ static void setup(struct sim *s, uint64_t seed, int verbose)
 	s->heal_at = rnd(s, 3000000, 6000000);
 	s->stop_work_at = s->heal_at + 3000000;
 	s->end_at = s->stop_work_at + 3000000;
+	if (script) {
+		s->cfg_template.pre_vote = 1;
+		s->cfg_template.check_quorum = 0;
+		s->cfg_template.max_msg_entries = 2;
+		s->cfg_template.max_inflight = 1;
+		s->snap_every = 1000000;
+		s->heal_at = 3000000;
+		s->stop_work_at = s->heal_at + 3000000;
+		s->end_at = s->stop_work_at + 3000000;
+	}
 	s->live_deadline = s->heal_at + 10 * 2 * s->cfg_template.election_ticks * SIM_TICK_US;
 	heal_links(s);
 	if (sim_checker_new(s) != 0)
@@ -814,8 +901,14 @@ static void setup(struct sim *s, uint64_t seed, int verbose)
 		  (unsigned long long)(s->heal_at / 1000));
 	push(s, 100000, EV_PROPOSE, -1, 0, NULL);
 	push(s, 150000, EV_READ, -1, 0, NULL);
-	push(s, rnd(s, 100000, 600000), EV_FAULT, -1, 0, NULL);
-	push(s, rnd(s, 500000, 2000000), EV_TRANSFER, -1, 0, NULL);
+	if (script) {
+		push(s, 1000000, EV_SCRIPT, -1, 1, NULL);
+		push(s, 1500000, EV_SCRIPT, -1, 2, NULL);
+		push(s, 2200000, EV_SCRIPT, -1, 3, NULL);
+	} else {
+		push(s, rnd(s, 100000, 600000), EV_FAULT, -1, 0, NULL);
+		push(s, rnd(s, 500000, 2000000), EV_TRANSFER, -1, 0, NULL);
+	}
 	if (s->membership)
 		push(s, rnd(s, 300000, 800000), EV_CONF, -1, 0, NULL);
 	push(s, s->heal_at, EV_HEAL, -1, 0, NULL);
@@ -850,14 +943,14 @@ static void teardown(struct sim *s)
 	sim_checker_free(s);
 }
 
-int sim_run(uint64_t seed, int verbose, struct sim *out)
+int sim_run(uint64_t seed, int verbose, bool script, struct sim *out)
 {
 	struct sim *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (!s)
 		abort();
-	setup(s, seed, verbose);
+	setup(s, seed, verbose, script);
 	while (s->n_ev && !s->failed) {
 		struct sim_event ev = pop(s);
 

@@ -28,6 +28,7 @@ static const struct {
 };
 
 static const char *prog = "raftsim";
+static bool g_script;
 
 static void usage(void)
 {
@@ -48,14 +49,15 @@ static const char *mutation_name(int m)
 }
 
 /* Runs seeds [from, from + n); returns the number of failures (stops at the first if stop_first). */
-static int campaign(uint64_t from, uint64_t n, int verbose, bool stop_first, bool quiet, uint64_t *first_fail)
+static int campaign(uint64_t from, uint64_t n, int verbose, bool stop_first, bool quiet, uint64_t *first_fail,
+		    bool script)
 {
 	struct sim st;
 	int failures = 0;
 	uint64_t events = 0, acked = 0, reads = 0, leaders = 0, snaps = 0, confs = 0, transfers = 0, crashes = 0;
 
 	for (uint64_t seed = from; seed < from + n; seed++) {
-		if (sim_run(seed, verbose, &st) != 0) {
+		if (sim_run(seed, verbose, script, &st) != 0) {
 			failures++;
 			if (first_fail && failures == 1)
 				*first_fail = seed;
@@ -97,7 +99,7 @@ static int self_test(void)
 		int f;
 
 		raft_test_mutation = mutations[i].mutation;
-		f = campaign(1, MUTATION_SEEDS, 0, true, true, &seed);
+		f = campaign(1, MUTATION_SEEDS, 0, true, true, &seed, false);
 		raft_test_mutation = RAFT_MUT_NONE;
 		if (f) {
 			printf("raftsim: mutation %s caught at seed %llu (replay: %s --seed %llu -v --mutation %s)\n",
@@ -128,6 +130,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			one = strtoull(argv[++i], NULL, 10);
 			have_one = true;
+		} else if (!strcmp(argv[i], "--figure8")) {
+			g_script = true;
 		} else if (!strcmp(argv[i], "-v")) {
 			verbose = 1;
 		} else if (!strcmp(argv[i], "--mutation") && i + 1 < argc) {
@@ -148,10 +152,10 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (have_one)
-		return campaign(one, 1, verbose, true, false, NULL) ? 1 : 0;
+		return campaign(one, 1, verbose, true, false, NULL, g_script) ? 1 : 0;
 	if (have_seeds || raft_test_mutation)
-		return campaign(from, have_seeds ? seeds : DEFAULT_SEEDS, 0, false, false, NULL) ? 1 : 0;
-	if (campaign(1, DEFAULT_SEEDS, 0, false, false, NULL))
+		return campaign(from, have_seeds ? seeds : DEFAULT_SEEDS, 0, false, false, NULL, g_script) ? 1 : 0;
+	if (campaign(1, DEFAULT_SEEDS, 0, false, false, NULL, false))
 		return 1;
 	return self_test() ? 1 : 0;
 }

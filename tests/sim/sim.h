@@ -63,9 +63,12 @@ struct sim {
 	struct raft_config cfg_template;
 	/* network */
 	bool link[SIM_MAX_NODES][SIM_MAX_NODES]; /* link[i][j]: i can send to j */
+	bool filter[SIM_MAX_NODES][SIM_MAX_NODES]; /* drop i's current-term APPENDs to j */
 	uint32_t loss_pm, dup_pm, reorder_pm;  /* per mille */
 	/* scenario */
 	bool membership;
+	bool script;
+	int scr_l, scr_g;
 	bool healed;
 	uint64_t heal_at, end_at, stop_work_at;
 	uint64_t snap_every;
@@ -88,7 +91,8 @@ struct sim_read {
 };
 
 /* cluster.c */
-int sim_run(uint64_t seed, int verbose, struct sim *out_stats);
+/* Runs one seed; script: the Figure 8 scenario instead of random faults. 0 = all checks passed. */
+int sim_run(uint64_t seed, int verbose, bool script, struct sim *out_stats);
 uint64_t sim_rand(struct sim *s);
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_trace(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

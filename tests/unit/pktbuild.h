@@ -1,4 +1,4 @@
-/* pktbuild: header-only builder of test frames (Ethernet/VLAN/ARP/IPv4/IPv6/TCP/UDP/ICMP) with right checksums. */
+/* pktbuild: header-only builder of test frames (L2 to L4) with correct checksums. */
 #ifndef FULCRUM_TESTS_UNIT_PKTBUILD_H
 #define FULCRUM_TESTS_UNIT_PKTBUILD_H
 
@@ -29,7 +29,7 @@
 
 #include "dataplane/addr.h"
 
-#define PB_MAX_EXT 12
+#define PB_MAX_EXT   12
 #define PB_MAX_FRAME 2048 /* a comfortable buffer for pb_build() of the usual sizes */
 
 enum pb_kind {
@@ -49,7 +49,7 @@ struct pb_spec {
 	uint8_t kind; /* enum pb_kind */
 	uint8_t dst_mac[6];
 	uint8_t src_mac[6];
-	uint8_t vlans;      /* 0; 1 = one 802.1Q tag; 2 = 802.1ad outer tag + 802.1Q */
+	uint8_t vlans;	    /* 0; 1 = one 802.1Q tag; 2 = 802.1ad outer tag + 802.1Q */
 	uint16_t vlan_tci;  /* the 802.1Q tag */
 	uint16_t svlan_tci; /* the 802.1ad tag */
 	uint16_t ethertype; /* PB_RAW: required; PB_IP: 0 = by family, else written instead */
@@ -61,7 +61,7 @@ struct pb_spec {
 	uint16_t ip_id;
 	bool df;
 	uint8_t ip4_opts_len; /* IPv4 options: multiple of 4, <= 40 (NOPs then EOL) */
-	uint8_t n_ext;        /* IPv6 extension headers, in order */
+	uint8_t n_ext;	      /* IPv6 extension headers, in order */
 	struct pb_ext ext[PB_MAX_EXT];
 	uint8_t proto; /* IPPROTO_TCP/UDP/ICMP/ICMPV6, or anything (payload = raw L4) */
 	uint16_t sport;
@@ -76,7 +76,7 @@ struct pb_spec {
 	uint16_t icmp_id;  /* with icmp_seq: the 4 bytes after the checksum (echo id/seq; */
 	uint16_t icmp_seq; /* for other types, e.g. the MTU of "packet too big" split in two) */
 	bool udp_no_csum;  /* IPv4 UDP: send checksum 0 */
-	bool bad_csum;     /* flip the L4 checksum (IPv4 header checksum stays right) */
+	bool bad_csum;	   /* flip the L4 checksum (IPv4 header checksum stays right) */
 	uint16_t arp_op;
 	uint8_t arp_tha[6];
 	const uint8_t *payload; /* NULL: a byte pattern of payload_len bytes */
@@ -329,7 +329,8 @@ static inline uint32_t pb_build(const struct pb_spec *s, uint8_t *buf, uint32_t 
 			for (uint32_t i = 0; i < s->payload_len; i++)
 				l4[pl + i] = (uint8_t)(i * 7 + 3);
 		if (v6) {
-			uint32_t w = 0x60000000u | (uint32_t)s->tos << 20 | (s->flow_label & 0xfffff);
+			uint32_t w =
+			    0x60000000u | (uint32_t)s->tos << 20 | (s->flow_label & 0xfffff);
 			uint8_t *e = ip + 40;
 
 			pb_put32(ip, w);
@@ -348,11 +349,14 @@ static inline uint32_t pb_build(const struct pb_spec *s, uint8_t *buf, uint32_t 
 					pb_put32(e + 4, 0x01020304); /* atomic: offset 0, M 0 */
 				} else {
 					e[1] = s->ext[i].len;
+					/* options: one PadN over the rest (RFC 8200
+					 * section 4.2); routing: type 253, for
+					 * experiments (RFC 4727) */
 					if (s->ext[i].type == 0 || s->ext[i].type == 60) {
-						e[2] = 1; /* PadN over the rest (RFC 8200 section 4.2) */
+						e[2] = 1;
 						e[3] = (uint8_t)(el - 4);
 					} else if (s->ext[i].type == 43) {
-						e[2] = 253; /* routing type for experiments (RFC 4727) */
+						e[2] = 253;
 					}
 				}
 				e += el;

@@ -148,11 +148,16 @@ static void check_stats_invariant(const struct flow_table *t)
 
 	flow_stats(t, &s);
 	assert_int_equal(s.inserts, s.removes + s.expired + s.evict_expired + s.evict_embryonic +
-					    s.evict_established + flow_count(t));
+					s.evict_established + flow_count(t));
 }
 
 static const struct flow_timeouts small_to = {
-	.tcp_syn = 10, .tcp_est = 1000, .tcp_fin = 50, .tcp_closed = 20, .udp = 300, .other = 200,
+    .tcp_syn = 10,
+    .tcp_est = 1000,
+    .tcp_fin = 50,
+    .tcp_closed = 20,
+    .udp = 300,
+    .other = 200,
 };
 
 /* ---- creation --------------------------------------------------------- */
@@ -332,8 +337,8 @@ static void run_steps(const struct tcp_step *s, size_t n, int nat)
 	flow_destroy(t);
 }
 
-#define F FLOW_DIR_FWD
-#define R FLOW_DIR_REV
+#define F   FLOW_DIR_FWD
+#define R   FLOW_DIR_REV
 #define SYN FLOW_TCPF_SYN
 #define ACK FLOW_TCPF_ACK
 #define FIN FLOW_TCPF_FIN
@@ -344,34 +349,36 @@ static void test_tcp_states(void **state)
 {
 	/* dsr: the balancer sees only the client. */
 	static const struct tcp_step dsr[] = {
-		{SYN, F, FLOW_TCP_SYN_SENT},       {SYN, F, FLOW_TCP_SYN_SENT},
-		{ACK, F, FLOW_TCP_ESTABLISHED},    {PSH | ACK, F, FLOW_TCP_ESTABLISHED},
-		{SYN, F, FLOW_TCP_ESTABLISHED},    {SYN | FIN, F, FLOW_TCP_ESTABLISHED},
-		{FIN | ACK, F, FLOW_TCP_FIN_WAIT}, {ACK, F, FLOW_TCP_FIN_WAIT},
-		{SYN, F, FLOW_TCP_SYN_SENT},       {ACK, F, FLOW_TCP_ESTABLISHED},
-		{RST, F, FLOW_TCP_CLOSED},         {ACK, F, FLOW_TCP_CLOSED},
-		{FIN, F, FLOW_TCP_CLOSED},         {SYN, F, FLOW_TCP_SYN_SENT},
-		{RST | ACK, F, FLOW_TCP_CLOSED},
+	    {SYN, F, FLOW_TCP_SYN_SENT},       {SYN, F, FLOW_TCP_SYN_SENT},
+	    {ACK, F, FLOW_TCP_ESTABLISHED},    {PSH | ACK, F, FLOW_TCP_ESTABLISHED},
+	    {SYN, F, FLOW_TCP_ESTABLISHED},    {SYN | FIN, F, FLOW_TCP_ESTABLISHED},
+	    {FIN | ACK, F, FLOW_TCP_FIN_WAIT}, {ACK, F, FLOW_TCP_FIN_WAIT},
+	    {SYN, F, FLOW_TCP_SYN_SENT},       {ACK, F, FLOW_TCP_ESTABLISHED},
+	    {RST, F, FLOW_TCP_CLOSED},	       {ACK, F, FLOW_TCP_CLOSED},
+	    {FIN, F, FLOW_TCP_CLOSED},	       {SYN, F, FLOW_TCP_SYN_SENT},
+	    {RST | ACK, F, FLOW_TCP_CLOSED},
 	};
 	/* nat: replies seen; the client's ACK establishes only after the server's SYN+ACK. */
 	static const struct tcp_step nat[] = {
-		{SYN, F, FLOW_TCP_SYN_SENT},     {ACK, F, FLOW_TCP_SYN_SENT},
-		{ACK, R, FLOW_TCP_SYN_SENT},     {SYN, R, FLOW_TCP_SYN_SENT},
-		{SYN | ACK, F, FLOW_TCP_SYN_SENT}, {SYN | ACK, R, FLOW_TCP_SYN_SENT},
-		{ACK, F, FLOW_TCP_ESTABLISHED},  {ACK, R, FLOW_TCP_ESTABLISHED},
-		{FIN | ACK, R, FLOW_TCP_FIN_WAIT}, {FIN | ACK, F, FLOW_TCP_FIN_WAIT},
-		{RST, R, FLOW_TCP_CLOSED},
+	    {SYN, F, FLOW_TCP_SYN_SENT},       {ACK, F, FLOW_TCP_SYN_SENT},
+	    {ACK, R, FLOW_TCP_SYN_SENT},       {SYN, R, FLOW_TCP_SYN_SENT},
+	    {SYN | ACK, F, FLOW_TCP_SYN_SENT}, {SYN | ACK, R, FLOW_TCP_SYN_SENT},
+	    {ACK, F, FLOW_TCP_ESTABLISHED},    {ACK, R, FLOW_TCP_ESTABLISHED},
+	    {FIN | ACK, R, FLOW_TCP_FIN_WAIT}, {FIN | ACK, F, FLOW_TCP_FIN_WAIT},
+	    {RST, R, FLOW_TCP_CLOSED},
 	};
 	/* Mid-stream pickup (e.g. after an ECMP change): the first ACK establishes. */
 	static const struct tcp_step mid[] = {
-		{PSH | ACK, F, FLOW_TCP_ESTABLISHED},
+	    {PSH | ACK, F, FLOW_TCP_ESTABLISHED},
 	};
 	static const struct tcp_step fin_first[] = {
-		{SYN, F, FLOW_TCP_SYN_SENT}, {FIN, F, FLOW_TCP_FIN_WAIT}, {RST, R, FLOW_TCP_CLOSED},
+	    {SYN, F, FLOW_TCP_SYN_SENT},
+	    {FIN, F, FLOW_TCP_FIN_WAIT},
+	    {RST, R, FLOW_TCP_CLOSED},
 	};
 	static const struct tcp_step junk[] = {
-		{0, F, FLOW_TCP_NONE}, {SYN | RST, F, FLOW_TCP_NONE}, {ACK, R, FLOW_TCP_NONE},
-		{SYN, R, FLOW_TCP_NONE}, {RST, R, FLOW_TCP_CLOSED},
+	    {0, F, FLOW_TCP_NONE},   {SYN | RST, F, FLOW_TCP_NONE}, {ACK, R, FLOW_TCP_NONE},
+	    {SYN, R, FLOW_TCP_NONE}, {RST, R, FLOW_TCP_CLOSED},
 	};
 
 	(void)state;
@@ -425,10 +432,10 @@ static void test_expiry_per_state(void **state)
 		uint8_t proto, st;
 		uint64_t to;
 	} cases[] = {
-		{IPPROTO_TCP, FLOW_TCP_NONE, 10},        {IPPROTO_TCP, FLOW_TCP_SYN_SENT, 10},
-		{IPPROTO_TCP, FLOW_TCP_ESTABLISHED, 1000}, {IPPROTO_TCP, FLOW_TCP_FIN_WAIT, 50},
-		{IPPROTO_TCP, FLOW_TCP_CLOSED, 20},      {IPPROTO_UDP, FLOW_TCP_NONE, 300},
-		{IPPROTO_ICMP, FLOW_TCP_NONE, 200},      {47 /* GRE */, FLOW_TCP_NONE, 200},
+	    {IPPROTO_TCP, FLOW_TCP_NONE, 10},	       {IPPROTO_TCP, FLOW_TCP_SYN_SENT, 10},
+	    {IPPROTO_TCP, FLOW_TCP_ESTABLISHED, 1000}, {IPPROTO_TCP, FLOW_TCP_FIN_WAIT, 50},
+	    {IPPROTO_TCP, FLOW_TCP_CLOSED, 20},	       {IPPROTO_UDP, FLOW_TCP_NONE, 300},
+	    {IPPROTO_ICMP, FLOW_TCP_NONE, 200},	       {47 /* GRE */, FLOW_TCP_NONE, 200},
 	};
 	struct rel_log *log = rel_new();
 	struct flow_table *t = flow_create(64, &small_to, rel_count, log);
@@ -505,8 +512,12 @@ static void test_expire_sweep(void **state)
 static void test_eviction_order(void **state)
 {
 	const struct flow_timeouts to = {
-		.tcp_syn = 1000000, .tcp_est = 100, .tcp_fin = 100, .tcp_closed = 100,
-		.udp = 1000000, .other = 1000000,
+	    .tcp_syn = 1000000,
+	    .tcp_est = 100,
+	    .tcp_fin = 100,
+	    .tcp_closed = 100,
+	    .udp = 1000000,
+	    .other = 1000000,
 	};
 	struct rel_log *log = rel_new();
 	struct flow_table *t = flow_create(8, &to, rel_count, log);
@@ -960,6 +971,7 @@ struct model {
 	uint32_t target;
 	uint64_t check_now;
 	uint64_t releases;
+	int evict_est;
 };
 
 static uint8_t proto_of(uint32_t id)
@@ -1021,8 +1033,8 @@ static void model_release(void *ctx, const struct flow_entry *e)
 	assert_true(m->present[id]);
 	assert_int_equal(!!(e->flags & FLOW_F_REV), m->rev[id] >= 0);
 	ok = model_expired(m, id, m->check_now) || (m->op == OP_REMOVE && id == m->target) ||
-	     ((m->op == OP_INSERT || m->op == OP_SETREV) && model_embryonic(m, id) &&
-	      id != m->target);
+	     ((m->op == OP_INSERT || m->op == OP_SETREV) &&
+	      (model_embryonic(m, id) || m->evict_est) && id != m->target);
 	if (!ok)
 		fail_msg("release of id %u during op %d (target %u) not allowed", id, m->op,
 			 m->target);
@@ -1062,8 +1074,8 @@ static struct flow_entry *model_lookup(struct model *m, struct flow_table *t,
 static void model_packet(struct model *m, struct flow_entry *e, uint32_t id, int dir,
 			 uint64_t *seed)
 {
-	static const uint8_t fl[] = {SYN, SYN, ACK, ACK, ACK, PSH | ACK, FIN | ACK, RST,
-				     RST | ACK, SYN | ACK, 0, SYN | FIN};
+	static const uint8_t fl[] = {SYN,	SYN, ACK,	ACK,	   ACK, PSH | ACK,
+				     FIN | ACK, RST, RST | ACK, SYN | ACK, 0,	SYN | FIN};
 	uint8_t before = e->tcp_state;
 
 	if (proto_of(id) == IPPROTO_TCP) {
@@ -1083,10 +1095,12 @@ static void model_packet(struct model *m, struct flow_entry *e, uint32_t id, int
 
 /*
  * ops random operations on nkeys flows; time jumps of up to `jump`. strict:
- * the table never runs out of room, so inserts must succeed.
+ * the table never runs out of room, so inserts must succeed. evict_est:
+ * established flows may be evicted too. heavy: mostly packets of live flows
+ * and few removes, so that the table fills with graduated flows.
  */
 static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump, uint64_t seed,
-		      int strict)
+		      int strict, int evict_est, int heavy)
 {
 	struct model *m = calloc(1, sizeof(*m));
 	struct flow_table *t;
@@ -1098,8 +1112,12 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 	m->nkeys = nkeys;
 	m->cap = cap;
 	m->to = (struct flow_timeouts){
-		.tcp_syn = 3000, .tcp_est = 40000, .tcp_fin = 8000, .tcp_closed = 4000,
-		.udp = 20000, .other = 10000,
+	    .tcp_syn = 3000,
+	    .tcp_est = 40000,
+	    .tcp_fin = 8000,
+	    .tcp_closed = 4000,
+	    .udp = 20000,
+	    .other = 10000,
 	};
 	m->present = calloc(nkeys, 1);
 	m->last = calloc(nkeys, sizeof(uint64_t));
@@ -1115,10 +1133,15 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 	m->now = 1;
 	t = flow_create(cap, &m->to, model_release, m);
 	assert_non_null(t);
+	flow_set_evict_established(t, evict_est);
+	m->evict_est = evict_est;
 
 	for (uint32_t n = 0; n < ops; n++) {
 		uint32_t r = rng_below(&seed, 100);
 		uint32_t id = rng_below(&seed, nkeys);
+
+		if (heavy)
+			r = r < 8 ? r : r < 80 ? 8 + (r - 8) * 32 / 72 : 40 + (r - 80) * 60 / 20;
 		struct flow_key k = key_n(id, proto_of(id), (int)(id % 3 == 0));
 		struct flow_entry *e;
 
@@ -1150,6 +1173,8 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 				m->was_est[id] = 0;
 				m->rev[id] = -1;
 				m->count++;
+				if (heavy) /* a quick second packet: the flow graduates at once */
+					model_packet(m, e, id, FLOW_DIR_FWD, &seed);
 			}
 			model_packet(m, e, id, FLOW_DIR_FWD, &seed);
 		} else if (r < 55) { /* a reply through a reverse key */
@@ -1233,20 +1258,26 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 	assert_int_equal(s.inserts, n_ins);
 	assert_int_equal(s.insert_fail, n_fail);
 	assert_int_equal(s.removes + s.expired + s.evict_expired + s.evict_embryonic +
-				 s.evict_established,
+			     s.evict_established,
 			 m->releases);
 	check_stats_invariant(t);
-	assert_int_equal(s.evict_established, 0);
+	if (heavy && !evict_est)
+		assert_true(n_fail > 0); /* the table did fill with flows it may not evict */
+	if (evict_est)
+		assert_true(s.evict_established > 0);
+	else
+		assert_int_equal(s.evict_established, 0);
 	if (strict)
 		assert_int_equal(s.evict_embryonic, 0);
 	else
 		assert_true(s.evict_embryonic > 0); /* the pressure did happen */
-	print_message("model %u keys cap %u: max %u live, %llu inserts, %llu failed, %llu evicted, "
-		      "%llu expired, %llu rev set, %llu rev -ENOSPC\n",
-		      nkeys, cap, max_count, (unsigned long long)n_ins, (unsigned long long)n_fail,
-		      (unsigned long long)(s.evict_embryonic + s.evict_expired),
-		      (unsigned long long)s.expired, (unsigned long long)s.rev_set,
-		      (unsigned long long)n_rev_fail);
+	print_message(
+	    "model %u keys cap %u: max %u live, %llu inserts, %llu failed, %llu evicted "
+	    "(%llu established), %llu expired, %llu rev set, %llu rev -ENOSPC\n",
+	    nkeys, cap, max_count, (unsigned long long)n_ins, (unsigned long long)n_fail,
+	    (unsigned long long)(s.evict_embryonic + s.evict_expired + s.evict_established),
+	    (unsigned long long)s.evict_established, (unsigned long long)s.expired,
+	    (unsigned long long)s.rev_set, (unsigned long long)n_rev_fail);
 	m->op = OP_REMOVE; /* destroy releases what is left; the model accepts it */
 	m->target = UINT32_MAX;
 	m->check_now = UINT64_MAX;
@@ -1264,35 +1295,51 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 static void test_model_roomy(void **state)
 {
 	(void)state;
-	model_run(1024, 1024, 100000, 1000, 0x5eed0001, 1);
+	model_run(1024, 1024, 100000, 100, 0x5eed0001, 1, 0, 0);
 }
 
 static void test_model_pressure(void **state)
 {
 	(void)state;
-	model_run(1024, 256, 100000, 100, 0x5eed0002, 0);
+	model_run(1024, 256, 100000, 100, 0x5eed0002, 0, 0, 0);
+}
+
+/* Few keys, long-lived flows: the table fills with established flows and inserts fail. */
+static void test_model_full(void **state)
+{
+	(void)state;
+	model_run(160, 128, 100000, 10, 0x5eed0004, 0, 0, 1);
+}
+
+/* The same, evicting established flows allowed. */
+static void test_model_evict_established(void **state)
+{
+	(void)state;
+	model_run(160, 128, 100000, 10, 0x5eed0003, 0, 1, 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_args),
-		cmocka_unit_test(test_insert_lookup_v4),
-		cmocka_unit_test(test_insert_lookup_v6),
-		cmocka_unit_test(test_many_mixed),
-		cmocka_unit_test(test_update_fields),
-		cmocka_unit_test(test_tcp_states),
-		cmocka_unit_test(test_expiry_per_state),
-		cmocka_unit_test(test_expire_sweep),
-		cmocka_unit_test(test_eviction_order),
-		cmocka_unit_test(test_syn_flood_half_full),
-		cmocka_unit_test(test_syn_flood_full),
-		cmocka_unit_test(test_single_packet_flows_evictable),
-		cmocka_unit_test(test_bucket_full),
-		cmocka_unit_test(test_reverse),
-		cmocka_unit_test(test_lookup_burst),
-		cmocka_unit_test(test_model_roomy),
-		cmocka_unit_test(test_model_pressure),
+	    cmocka_unit_test(test_create_args),
+	    cmocka_unit_test(test_insert_lookup_v4),
+	    cmocka_unit_test(test_insert_lookup_v6),
+	    cmocka_unit_test(test_many_mixed),
+	    cmocka_unit_test(test_update_fields),
+	    cmocka_unit_test(test_tcp_states),
+	    cmocka_unit_test(test_expiry_per_state),
+	    cmocka_unit_test(test_expire_sweep),
+	    cmocka_unit_test(test_eviction_order),
+	    cmocka_unit_test(test_syn_flood_half_full),
+	    cmocka_unit_test(test_syn_flood_full),
+	    cmocka_unit_test(test_single_packet_flows_evictable),
+	    cmocka_unit_test(test_bucket_full),
+	    cmocka_unit_test(test_reverse),
+	    cmocka_unit_test(test_lookup_burst),
+	    cmocka_unit_test(test_model_roomy),
+	    cmocka_unit_test(test_model_pressure),
+	    cmocka_unit_test(test_model_full),
+	    cmocka_unit_test(test_model_evict_established),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

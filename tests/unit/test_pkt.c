@@ -914,7 +914,8 @@ static void test_every_truncation(void **state)
 			int rc = parse_copy(v[i].f, len, &pi);
 
 			if (rc == 0) {
-				/* only cutting what no header claims may succeed, with the same result */
+				/* only cutting what no header claims may succeed, with the same
+				 * result */
 				assert_true(full.l3 == PKT_L3_OTHER || is_padded(&v[i], &full));
 				assert_true(len >= (uint32_t)full.l3_off + full.l3_len);
 				assert_pi_eq(&pi, &full);
@@ -936,7 +937,8 @@ static void check_invariants(const struct pkt_info *pi, uint32_t len)
 	case PKT_L3_IPV6:
 		assert_true((uint64_t)pi->l3_off + pi->l3_len <= len);
 		assert_true(pi->l4_off >= pi->l3_off + (pi->l3 == PKT_L3_IPV4 ? 20 : 40));
-		assert_int_equal((uint64_t)pi->l4_off + pi->l4_len, (uint64_t)pi->l3_off + pi->l3_len);
+		assert_int_equal((uint64_t)pi->l4_off + pi->l4_len,
+				 (uint64_t)pi->l3_off + pi->l3_len);
 		assert_true(pi->l4_hlen <= pi->l4_len);
 		assert_int_equal(pi->src.family, pi->l3 == PKT_L3_IPV4 ? ADDR_V4 : ADDR_V6);
 		if (pi->frag == PKT_FRAG_LATER)
@@ -1044,22 +1046,22 @@ static void test_corpus_seeds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ipv4_tcp),
-		cmocka_unit_test(test_ipv4_udp_and_options),
-		cmocka_unit_test(test_icmp),
-		cmocka_unit_test(test_ipv6),
-		cmocka_unit_test(test_ipv6_ext_headers),
-		cmocka_unit_test(test_vlan),
-		cmocka_unit_test(test_arp),
-		cmocka_unit_test(test_fragments_v4),
-		cmocka_unit_test(test_fragments_v6),
-		cmocka_unit_test(test_padding_ignored),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_other),
-		cmocka_unit_test(test_err_str),
-		cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_random_mutations),
-		cmocka_unit_test(test_corpus_seeds),
+	    cmocka_unit_test(test_ipv4_tcp),
+	    cmocka_unit_test(test_ipv4_udp_and_options),
+	    cmocka_unit_test(test_icmp),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_ipv6_ext_headers),
+	    cmocka_unit_test(test_vlan),
+	    cmocka_unit_test(test_arp),
+	    cmocka_unit_test(test_fragments_v4),
+	    cmocka_unit_test(test_fragments_v6),
+	    cmocka_unit_test(test_padding_ignored),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_other),
+	    cmocka_unit_test(test_err_str),
+	    cmocka_unit_test(test_every_truncation),
+	    cmocka_unit_test(test_random_mutations),
+	    cmocka_unit_test(test_corpus_seeds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,7 +120,10 @@ static void test_csum_incremental(void **state)
 		uint32_t at = 2 * rng_below(24); /* a field at an even offset */
 		uint16_t before, after;
 		uint8_t old[16], neu[16];
-		unsigned kind = rng_below(3), w = kind == 0 ? 2 : kind == 1 ? 4 : 16;
+		unsigned kind = rng_below(4), w = kind == 0 ? 2 : kind == 1 ? 4 : 16;
+
+		if (kind == 3)
+			w = 2 + 2 * rng_below(8); /* any even length through csum_diff_bytes */
 
 		rng_fill(m, sizeof(m));
 		if (rng_below(8) == 0)
@@ -135,11 +138,16 @@ static void test_csum_incremental(void **state)
 		memcpy(m + at, neu, w);
 		after = csum_fold(csum_partial(m, sizeof(m), 0));
 		if (kind == 0)
-			assert_int_equal(csum_update16(before, pkt_get16(old), pkt_get16(neu)), after);
+			assert_int_equal(csum_update16(before, pkt_get16(old), pkt_get16(neu)),
+					 after);
 		else if (kind == 1)
-			assert_int_equal(csum_update32(before, pkt_get32(old), pkt_get32(neu)), after);
-		else
+			assert_int_equal(csum_update32(before, pkt_get32(old), pkt_get32(neu)),
+					 after);
+		else if (kind == 2)
 			assert_int_equal(csum_update128(before, old, neu), after);
+		else
+			assert_int_equal(csum_apply(before, csum_diff_bytes(0, old, neu, w)),
+					 after);
 	}
 }
 
@@ -156,28 +164,30 @@ static void test_csum_l4(void **state)
 	for (int fam = ADDR_V4; fam <= ADDR_V6; fam += 2) {
 		for (unsigned i = 0; i < 3; i++) {
 			pb_init(&s, fam);
-			s.proto = protos[i] ? protos[i] : fam == ADDR_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+			s.proto = protos[i];
+			if (s.proto == 0)
+				s.proto = fam == ADDR_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
 			s.payload_len = 33;
 			n = pb_build(&s, f, sizeof(f));
 			assert_int_equal(pkt_parse(f, n, &pi), 0);
 			/* pktbuild's naive checksum and csum_l4 agree */
-			assert_int_equal(csum_l4(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off,
-						 pi.l4_len, &c),
-					 0);
+			assert_int_equal(
+			    csum_l4(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len, &c),
+			    0);
 			assert_int_equal(c, pkt_get16(f + pi.l4_off + csum_l4_field(pi.l4_proto)));
-			assert_int_equal(csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto,
-							f + pi.l4_off, pi.l4_len),
-					 1);
+			assert_int_equal(
+			    csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len),
+			    1);
 			f[n - 1] ^= 1;
-			assert_int_equal(csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto,
-							f + pi.l4_off, pi.l4_len),
-					 0);
-			assert_int_equal(csum_l4_fill(&pi.src, &pi.dst, pi.l4_proto,
-						      f + pi.l4_off, pi.l4_len),
-					 0);
-			assert_int_equal(csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto,
-							f + pi.l4_off, pi.l4_len),
-					 1);
+			assert_int_equal(
+			    csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len),
+			    0);
+			assert_int_equal(
+			    csum_l4_fill(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len),
+			    0);
+			assert_int_equal(
+			    csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len),
+			    1);
 		}
 	}
 
@@ -356,9 +366,9 @@ static void test_nat_random(void **state)
 			assert_int_equal(pkt_get16(f + pi.l4_off + 6), 0);
 			nocsum++;
 		} else {
-			assert_int_equal(csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off,
-							pi.l4_len),
-					 1);
+			assert_int_equal(
+			    csum_l4_verify(&pi.src, &pi.dst, pi.l4_proto, f + pi.l4_off, pi.l4_len),
+			    1);
 		}
 		/* the very frame pktbuild makes from scratch for the new tuple */
 		s.src = nsrc;
@@ -605,16 +615,16 @@ static void test_encap_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_csum_rfc1071_example),
-		cmocka_unit_test(test_csum_partial_vs_naive),
-		cmocka_unit_test(test_csum_incremental),
-		cmocka_unit_test(test_csum_l4),
-		cmocka_unit_test(test_udp_zero_becomes_ffff),
-		cmocka_unit_test(test_nat_random),
-		cmocka_unit_test(test_nat_refusals),
-		cmocka_unit_test(test_rw_eth),
-		cmocka_unit_test(test_encap),
-		cmocka_unit_test(test_encap_refusals),
+	    cmocka_unit_test(test_csum_rfc1071_example),
+	    cmocka_unit_test(test_csum_partial_vs_naive),
+	    cmocka_unit_test(test_csum_incremental),
+	    cmocka_unit_test(test_csum_l4),
+	    cmocka_unit_test(test_udp_zero_becomes_ffff),
+	    cmocka_unit_test(test_nat_random),
+	    cmocka_unit_test(test_nat_refusals),
+	    cmocka_unit_test(test_rw_eth),
+	    cmocka_unit_test(test_encap),
+	    cmocka_unit_test(test_encap_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
