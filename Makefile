@@ -22,7 +22,7 @@ CFLAGS_plain := $(BASE_CFLAGS) -O2
 CFLAGS_asan := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 CFLAGS_release := $(BASE_CFLAGS) -O3 -march=native -DNDEBUG
-LDLIBS_plain := -lm -lpthread
+LDLIBS_plain := -levent -lm -lpthread
 LDLIBS_asan := $(LDLIBS_plain)
 LDLIBS_release := $(LDLIBS_plain)
 TEST_LDLIBS := -lcmocka
@@ -113,7 +113,7 @@ sim: $(BUILD)/plain/tests/raftsim
 $(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(LIB_SRCS) -o $@ -lm -lpthread
+		-fno-sanitize-recover=all $< $(LIB_SRCS) -o $@ -levent -lm -lpthread
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
 	@for n in $(FUZZ_NAMES); do \

@@ -13,7 +13,7 @@
  * big-endian store. A partial *sum* (uint32_t) is an unfinished one's
  * complement sum of big-endian 16-bit words, not complemented and not fully
  * folded; sums can be added to each other (keep the total below 2^32: any
- * sum returned here is below 2^17, so thousands of them can be added) and
+ * sum returned here is below 2^19, so thousands of them can be added) and
  * host-order 16-bit quantities can be added to them directly.
  *
  * All functions are pure, reentrant and callable from any thread. None

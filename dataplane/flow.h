@@ -19,15 +19,17 @@
  *
  * Layout, and why a hit costs one bucket line plus one 128-byte entry: keys
  * live in 64-byte buckets of 8 slots (16-bit signature + 32-bit entry index);
- * each key has two candidate buckets and is placed in its first one unless that
- * is full (at <= 50 % load > 99 % are). A bucket counts the keys that overflowed
- * to their second bucket, so a miss reads the second bucket only when that count
- * is non-zero. The entry is 128 bytes (two lines, 128-aligned so the adjacent-line
- * prefetcher fetches the pair): the forward key alone is 48 bytes because
- * struct addr carries family and padding, and a forward hit needs key,
- * last_seen, state, backend cache (12 bytes) and NAT mapping; 64 bytes cannot
- * hold that. Line 0 holds what every hit reads and writes; line 1 the backend
- * generation, the NAT mapping and the reverse key.
+ * each key has two candidate buckets and is placed in its first one unless
+ * that is full (at <= 50 % load > 99 % are); when both are full, one occupant
+ * moves to its other bucket (a cuckoo step) before anything is evicted. A
+ * bucket counts the keys that overflowed to their second bucket, so a miss
+ * reads the second bucket only when that count is non-zero. The entry is 128
+ * bytes (two lines, 128-aligned so the adjacent-line prefetcher fetches the
+ * pair): the forward key alone is 48 bytes because struct addr carries family
+ * and padding, and a hit needs key, last_seen, state, the backend cache and
+ * the NAT mapping; 64 bytes cannot hold that. Line 0 holds what every hit
+ * reads and writes; line 1 the backend cache, the NAT mapping and the reverse
+ * key. Both lines are prefetched together (flow_lookup_burst).
  */
 
 /* Largest accepted capacity (entries). */
@@ -175,9 +177,10 @@ uint64_t flow_hash(const struct flow_key *k);
 
 /*
  * Allocate a table for exactly `capacity` flows (1..FLOW_CAPACITY_MAX), memory
- * 64-byte aligned and touched up front (no page faults later). `to` NULL =
- * defaults; every timeout must be > 0. on_release may be NULL. Eviction of live
- * established flows is off. Returns NULL on bad arguments or out of memory.
+ * 64-byte aligned (arrays over 2 MB: 2 MB aligned and offered to transparent
+ * huge pages, which saves a TLB miss per packet) and touched up front (no page
+ * faults later). `to` NULL = defaults; every timeout must be > 0. on_release may be NULL. Eviction
+ * of live established flows is off. Returns NULL on bad arguments or out of memory.
  */
 struct flow_table *flow_create(uint32_t capacity, const struct flow_timeouts *to,
 			       void (*on_release)(void *ctx, const struct flow_entry *e),
@@ -204,6 +207,9 @@ void flow_prefetch(const struct flow_table *t, uint64_t hash);
  * NULL) tells which. An expired entry is a miss: it is released on the spot
  * (on_release runs). Returns NULL on a miss. Does not refresh last_seen: call
  * flow_track_tcp/flow_touch for the packet.
+ * Entry pointers stay valid until a call that can release entries other than
+ * the one looked up: flow_insert and flow_set_reverse (they may evict),
+ * flow_remove, flow_expire.
  */
 struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key, uint64_t hash,
 			       uint64_t now, int *dir);
@@ -223,13 +229,16 @@ unsigned flow_lookup_burst(struct flow_table *t, const struct flow_key *const ke
  * Insert a key that is not present (look it up first; a present key is a
  * caller bug: assert in debug builds, NULL otherwise). Returns the new entry:
  * key copied, last_seen = now, FLOW_F_LIVE (plus internal flag bits), every
- * other field zero. When there
- * is no room, reclaims in this order: (1) expired entries (in the key's
- * buckets, or within a short scan at the sweep cursor), (2) embryonic entries,
- * oldest created first (TCP that never reached ESTABLISHED, and any flow that
- * has seen a single packet, e.g. a DNS query or a mid-stream ACK), (3) only if
- * enabled, the least recently seen of a few established flows. Otherwise
- * returns NULL (the caller counts a drop "flow table full").
+ * other field zero.
+ * When there is no room (no free entry, or both buckets of the key full),
+ * reclaims in this order: (1) expired entries: in the key's buckets, within a
+ * short scan at the sweep cursor, or at the head of the creation-order queue;
+ * (2) embryonic entries, oldest created first: TCP that never reached
+ * ESTABLISHED, and any flow that has seen a single packet (a spoofed SYN, a
+ * DNS query, a mid-stream ACK); (3) only if enabled, the least recently seen
+ * of a few established flows. Otherwise returns NULL (the caller counts a drop
+ * "flow table full"). The work is bounded per call (tens of entries), so an
+ * expired entry elsewhere in the table may be missed: flow_expire finds those.
  */
 struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *key, uint64_t hash,
 			       uint64_t now);
@@ -240,9 +249,12 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *key,
  * rev_src/rev_sport/snat_addr/snat_port and sets FLOW_F_REV, so a lookup of
  * `rev` returns e with dir FLOW_DIR_REV. Removing e removes both keys.
  * Returns 0; -EEXIST if a live flow (this one included) already holds `rev`;
- * -ENOSPC if its buckets are full of flows that may not be evicted; -EALREADY
- * if e already has a reverse key; -EINVAL if e is not a live entry of t or rev
- * has another protocol or non-zero padding.
+ * -ENOSPC if its buckets are full of flows that may not be evicted (as in
+ * flow_insert; never e itself); -EALREADY if e already has a reverse key;
+ * -EINVAL if e is not a live entry of t or rev has another protocol or
+ * non-zero padding. There is no `now`: e->last_seen is taken as the current
+ * time (the caller has just handled a packet of e) to judge whether a holder
+ * of `rev` has expired.
  */
 int flow_set_reverse(struct flow_table *t, struct flow_entry *e, const struct flow_key *rev,
 		     uint64_t rev_hash);
@@ -253,7 +265,9 @@ int flow_remove(struct flow_table *t, struct flow_entry *e);
 /*
  * Background sweep: examine at most `budget` entry slots from a round-robin
  * cursor and release the expired ones. Returns how many it released. Call it
- * when the worker is idle, e.g. 64-256 per empty poll.
+ * when the worker is idle, e.g. 64-256 per empty poll, and with a small
+ * budget (e.g. 8) per burst when it never is: inserts only look at a few
+ * entries, so without the sweep expired flows linger until a lookup hits them.
  */
 uint32_t flow_expire(struct flow_table *t, uint64_t now, uint32_t budget);
 
@@ -272,5 +286,13 @@ uint32_t flow_capacity(const struct flow_table *t);
 
 /* Copy the counters. */
 void flow_stats(const struct flow_table *t, struct flow_stats *out);
+
+/*
+ * Verify every internal invariant (index <-> entries, overflow counts, free
+ * list, eviction queue). O(capacity), allocates: for tests and debugging,
+ * never the fast path. 0, -EINVAL if something is inconsistent (a bug), or
+ * -ENOMEM.
+ */
+int flow_check(const struct flow_table *t);
 
 #endif

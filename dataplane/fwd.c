@@ -70,8 +70,9 @@ static inline uint32_t fwd_vip_hash(const struct addr *vip, uint16_t port, uint8
 
 static uint32_t fwd_next_gen; /* control thread only */
 
-uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, uint16_t port,
-			  uint8_t proto)
+/* Inlined into the per-packet path; fwd_find_service() is the exported copy. */
+static inline uint32_t fwd_lookup_service(const struct fwd_state *st, const struct addr *vip,
+					  uint16_t port, uint8_t proto)
 {
 	uint32_t i = fwd_vip_hash(vip, port, proto) & st->vip_mask;
 
@@ -87,6 +88,12 @@ uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, ui
 }
 
 /* A service on this VIP address, any port (the announcing one if there is one). */
+uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, uint16_t port,
+			  uint8_t proto)
+{
+	return fwd_lookup_service(st, vip, port, proto);
+}
+
 static uint32_t fwd_find_vip(const struct fwd_state *st, const struct addr *vip)
 {
 	uint32_t i = fwd_vip_hash(vip, 0, 0) & st->vip_mask;
@@ -394,6 +401,7 @@ void fwd_flow_release(void *worker, const struct flow_entry *e)
 {
 	struct fwd_worker *w = worker;
 
+	w->flow_releases++;
 	if (e->flags & FLOW_F_REV) {
 		struct snat_pool *p = e->snat_addr.family == ADDR_V4 ? w->snat_v4 : w->snat_v6;
 		if (p != NULL)
@@ -401,17 +409,26 @@ void fwd_flow_release(void *worker, const struct flow_entry *e)
 	}
 }
 
-/* Per-packet scratch between the burst stages. */
+/*
+ * Per-packet scratch between the burst stages. Kept small (the burst holds
+ * 64 of them): no struct pkt_info. A common frame (pkt_fast_check) is
+ * described by `fast`, and its pkt_info is filled from it only when a
+ * rewrite needs one (nat, tunnel, replies); any other frame is parsed again
+ * in stage 3 (ARP, ICMP, IPv4 options, IPv6 extension headers: rare, and
+ * the bytes have not changed).
+ */
 struct fwd_pkt {
-	struct pkt_info pi;
 	struct flow_key key;
 	uint64_t hash;
 	struct flow_entry *e; /* looked up ahead (burst), valid when looked == 1 */
-	int dir;
 	uint32_t svc;
-	uint8_t kind; /* enum fwd_kind */
+	struct pkt_fast fast; /* valid when fast_ok */
+	uint8_t kind;	      /* enum fwd_kind */
 	uint8_t drop;
 	uint8_t looked;
+	uint8_t dir;
+	uint8_t fast_ok;
+	uint8_t tcp_flags;
 };
 
 enum fwd_kind {
@@ -438,29 +455,57 @@ static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
 	k->pad[0] = k->pad[1] = k->pad[2] = 0;
 }
 
-/* Stage 1: parse and classify; compute the flow-table hash of TCP/UDP packets. */
-static void fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt *p)
+/* The flow key of a common frame, straight from its bytes (what fwd_key gives from its pkt_info). */
+static inline void fwd_key_fast(struct flow_key *k, const uint8_t *data, const struct pkt_fast *f)
 {
-	struct pkt_info *pi = &p->pi;
+	const uint8_t *ip = data + f->l3_off, *l4 = data + f->l4_off;
+
+	*k = (struct flow_key){0};
+	if (!f->v6) {
+		k->src.family = ADDR_V4;
+		k->dst.family = ADDR_V4;
+		memcpy(k->src.b, ip + 12, 4);
+		memcpy(k->dst.b, ip + 16, 4);
+	} else {
+		k->src.family = ADDR_V6;
+		k->dst.family = ADDR_V6;
+		memcpy(k->src.b, ip + 8, 16);
+		memcpy(k->dst.b, ip + 24, 16);
+	}
+	k->sport = pkt_get16(l4);
+	k->dport = pkt_get16(l4 + 2);
+	k->proto = f->l4_proto;
+}
+
+/* The pkt_info of a packet stage 1 classified (pkt_parse succeeded on it then). */
+static void fwd_pi(const struct rw_buf *b, const struct fwd_pkt *p, struct pkt_info *pi)
+{
+	if (p->fast_ok)
+		pkt_fast_fill(b->data, &p->fast, pi);
+	else
+		(void)pkt_parse(b->data, b->len, pi);
+}
+
+/* Stage 1 for any frame but a common one (see fwd_classify). */
+static void fwd_classify_slow(const struct fwd_state *st, const struct rw_buf *b,
+			      struct fwd_pkt *p)
+{
+	struct pkt_info pi_mem, *pi = &pi_mem;
 	int rc = pkt_parse(b->data, b->len, pi);
 
-	p->kind = FWD_K_DROP;
-	p->svc = FWD_NONE;
-	p->looked = 0;
-	p->dir = FLOW_DIR_FWD;
 	if (rc < 0) {
 		p->drop = FWD_DROP_MALFORMED;
 		return;
 	}
 	int is_l4 = pi->l4_proto == IPPROTO_TCP || pi->l4_proto == IPPROTO_UDP;
 
-	/* The common case first: TCP/UDP to a service. */
 	if (is_l4 && pi->frag != PKT_FRAG_LATER) {
-		p->svc = fwd_find_service(st, &pi->dst, pi->dport, pi->l4_proto);
+		p->svc = fwd_lookup_service(st, &pi->dst, pi->dport, pi->l4_proto);
 		if (p->svc != FWD_NONE || fwd_is_node(st, &pi->dst)) {
 			p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
 			/* For a reply, this is the reverse key flow_set_reverse indexed. */
 			fwd_key(&p->key, pi);
+			p->tcp_flags = pi->tcp_flags;
 			p->hash = flow_hash(&p->key);
 			return;
 		}
@@ -498,6 +543,36 @@ static void fwd_classify(const struct fwd_state *st, const struct rw_buf *b, str
 		p->drop = is_l4 ? FWD_DROP_NO_SERVICE : FWD_DROP_UNSUPPORTED;
 }
 
+/*
+ * Stage 1: parse and classify; compute the flow-table hash of TCP/UDP
+ * packets. The common frame (unfragmented TCP/UDP over IPv4 without options
+ * or IPv6 without extension headers) never builds a pkt_info here.
+ */
+static inline __attribute__((always_inline)) void
+fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt *p)
+{
+	p->kind = FWD_K_DROP;
+	p->svc = FWD_NONE;
+	p->looked = 0;
+	p->dir = FLOW_DIR_FWD;
+	p->fast_ok = (uint8_t)pkt_fast_check(b->data, b->len, &p->fast);
+	if (__builtin_expect(!p->fast_ok, 0)) {
+		fwd_classify_slow(st, b, p);
+		return;
+	}
+	fwd_key_fast(&p->key, b->data, &p->fast);
+	p->tcp_flags = p->fast.tcp_flags;
+	p->svc = fwd_lookup_service(st, &p->key.dst, p->key.dport, p->key.proto);
+	if (__builtin_expect(p->svc != FWD_NONE, 1) || fwd_is_node(st, &p->key.dst)) {
+		p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
+		p->hash = flow_hash(&p->key);
+		return;
+	}
+	/* What fwd_classify_slow concludes for unfragmented TCP/UDP to neither. */
+	p->drop = fwd_find_vip(st, &p->key.dst) == FWD_NONE ? FWD_DROP_NOT_LOCAL
+							     : FWD_DROP_NO_SERVICE;
+}
+
 static int fwd_drop(struct fwd_worker *w, struct fwd_result *res, unsigned reason)
 {
 	w->drops[reason]++;
@@ -505,7 +580,6 @@ static int fwd_drop(struct fwd_worker *w, struct fwd_result *res, unsigned reaso
 	res->drop = (uint8_t)reason;
 	return FWD_DROP;
 }
-
 /* ARP request for a node address or an announced VIP: turn it into the reply in place. */
 static int fwd_arp(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
 		   const struct pkt_info *pi, struct fwd_result *res)
@@ -606,101 +680,146 @@ static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
 	return 0;
 }
 
+/*
+ * rw_eth() (the whole dsr rewrite), inlined: a call into rewrite.c costs
+ * more than the two stores it makes.
+ */
+static inline void fwd_set_macs(uint8_t *data, const uint8_t dst[6], const uint8_t src[6])
+{
+	memcpy(data, dst, 6);
+	memcpy(data + 6, src, 6);
+}
+
 static inline void fwd_count(struct fwd_counter *c, uint32_t len)
 {
 	c->pkts++;
 	c->bytes += len;
 }
 
+/*
+ * A flow whose cached backend index is not from this state: it keeps its
+ * backend while that backend is still in the service (also when draining);
+ * a removed backend's flow is removed (NULL: start over by the current
+ * table). Out of line: only the first packet per flow after a state change.
+ */
+static __attribute__((noinline)) struct flow_entry *
+fwd_revalidate(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_service *svc,
+	       uint32_t si, struct flow_entry *e, uint32_t *bi)
+{
+	*bi = fwd_backend_by_uid(svc, e->backend_uid);
+	if (*bi == FWD_NONE) {
+		flow_remove(w->flows, e);
+		w->table_changes++;
+		return NULL;
+	}
+	e->backend_idx = *bi;
+	e->svc_idx = si;
+	e->state_gen = st->gen;
+	return e;
+}
+
+/*
+ * A new flow: the cluster-wide hash picks the backend (so every node picks
+ * the same), then insert, and for nat the SNAT port and reverse key. Returns
+ * the entry, or NULL after counting the drop.
+ */
+static __attribute__((noinline)) struct flow_entry *
+fwd_new_flow(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_service *svc,
+	     struct fwd_pkt *p, uint64_t now, struct fwd_result *res, uint32_t *bi)
+{
+	const struct flow_key *k = &p->key;
+	struct flow_entry *e;
+
+	*bi = fwd_pick(svc, fwd_flow_hash(st->hash_seed, &k->src, &k->dst, k->sport, k->dport,
+					  k->proto));
+	if (*bi == MAGLEV_NONE) {
+		fwd_drop(w, res, FWD_DROP_NO_BACKEND);
+		return NULL;
+	}
+	w->table_changes++; /* an insert may evict: earlier burst lookups go stale */
+	e = flow_insert(w->flows, k, p->hash, now);
+	if (e == NULL) {
+		fwd_drop(w, res, FWD_DROP_FLOW_TABLE_FULL);
+		return NULL;
+	}
+	e->backend_idx = *bi;
+	e->backend_uid = svc->backends[*bi].uid;
+	e->svc_idx = p->svc;
+	e->state_gen = st->gen;
+	if (svc->mode == FWD_MODE_NAT) {
+		unsigned r = fwd_nat_setup(st, w, e, &svc->backends[*bi]);
+		if (r != 0) {
+			flow_remove(w->flows, e);
+			fwd_drop(w, res, r - 1);
+			return NULL;
+		}
+	}
+	return e;
+}
+
+/* nat and tunnel rewrites (dsr has none beyond the MACs). 0 or -1 (drop REWRITE). */
+static __attribute__((noinline)) int fwd_rewrite_l3(const struct fwd_state *st,
+						    const struct fwd_service *svc,
+						    const struct fwd_backend *be,
+						    const struct flow_entry *e, struct rw_buf *b,
+						    const struct fwd_pkt *p)
+{
+	struct pkt_info pi;
+
+	fwd_pi(b, p, &pi);
+	if (svc->mode == FWD_MODE_NAT)
+		return rw_nat(b->data, &pi, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0
+			       ? -1
+			       : 0;
+	return rw_ipip_encap(b, &pi, &st->node_v4, &be->addr, 0) < 0 ? -1 : 0;
+}
+
 /* Stage 2 for a packet to a VIP: flow lookup or Maglev, then rewrite. */
-static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
-		   struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+static inline __attribute__((always_inline)) int
+fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
+	struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
 	const struct fwd_service *svc = &st->services[p->svc];
-	struct pkt_info *pi = &p->pi;
 	struct flow_entry *e;
 	uint32_t bi = FWD_NONE;
-	int dir = FLOW_DIR_FWD, created = 0;
+	int created = 0;
 
 	res->svc = p->svc;
-	if (p->looked) {
+	if (p->looked)
 		e = p->e;
-		dir = p->dir;
-	} else {
-		e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
-	}
-	if (e != NULL) {
-		if (e->state_gen == st->gen && e->svc_idx == p->svc &&
-		    e->backend_idx < svc->n_backends) {
-			/* Bounds checked too: a generation could repeat after 2^32 states. */
+	else
+		e = flow_lookup(w->flows, &p->key, p->hash, now, NULL);
+	if (__builtin_expect(e != NULL, 1)) {
+		/* Bounds checked too: a generation could repeat after 2^32 states. */
+		if (__builtin_expect(e->state_gen == st->gen && e->svc_idx == p->svc &&
+					     e->backend_idx < svc->n_backends,
+				     1))
 			bi = e->backend_idx;
-		} else {
-			/*
-			 * The state changed since the flow was seen: it keeps its backend
-			 * while that backend is still in the service (also when draining);
-			 * a removed backend's flows start over by the current table.
-			 */
-			bi = fwd_backend_by_uid(svc, e->backend_uid);
-			if (bi == FWD_NONE) {
-				flow_remove(w->flows, e);
-				w->table_changes++;
-				e = NULL;
-			} else {
-				e->backend_idx = bi;
-				e->svc_idx = p->svc;
-				e->state_gen = st->gen;
-			}
-		}
+		else
+			e = fwd_revalidate(st, w, svc, p->svc, e, &bi);
 	}
 	if (e == NULL) {
-		/* New flow: the cluster-wide hash, so every node picks the same backend. */
-		bi = fwd_pick(svc, fwd_flow_hash(st->hash_seed, &pi->src, &pi->dst, pi->sport,
-						 pi->dport, pi->l4_proto));
-		if (bi == MAGLEV_NONE)
-			return fwd_drop(w, res, FWD_DROP_NO_BACKEND);
-		w->table_changes++; /* an insert may evict: earlier burst lookups go stale */
-		e = flow_insert(w->flows, &p->key, p->hash, now);
+		e = fwd_new_flow(st, w, svc, p, now, res, &bi);
 		if (e == NULL)
-			return fwd_drop(w, res, FWD_DROP_FLOW_TABLE_FULL);
-		e->backend_idx = bi;
-		e->backend_uid = svc->backends[bi].uid;
-		e->svc_idx = p->svc;
-		e->state_gen = st->gen;
-		if (svc->mode == FWD_MODE_NAT) {
-			unsigned r = fwd_nat_setup(st, w, e, &svc->backends[bi]);
-			if (r != 0) {
-				flow_remove(w->flows, e);
-				return fwd_drop(w, res, r - 1);
-			}
-		}
+			return FWD_DROP;
 		created = 1;
 	}
 
 	const struct fwd_backend *be = &svc->backends[bi];
-	if (!be->mac_ok)
+	if (__builtin_expect(!be->mac_ok, 0))
 		return fwd_drop(w, res, FWD_DROP_NO_NEIGHBOUR);
-	if (pi->l4_proto == IPPROTO_TCP)
-		flow_track_tcp(e, pi->tcp_flags, FLOW_DIR_FWD, now);
+	if (p->key.proto == IPPROTO_TCP)
+		flow_track_tcp(e, p->tcp_flags, FLOW_DIR_FWD, now);
 	else
 		flow_touch(e, now);
 
 	uint32_t len = b->len;
-	switch (svc->mode) {
-	case FWD_MODE_NAT:
-		if (rw_nat(b->data, pi, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0)
-			return fwd_drop(w, res, FWD_DROP_REWRITE);
-		break;
-	case FWD_MODE_TUNNEL:
-		if (rw_ipip_encap(b, pi, &st->node_v4, &be->addr, 0) < 0)
-			return fwd_drop(w, res, FWD_DROP_REWRITE);
-		break;
-	default:
-		break;
-	}
-	rw_eth(b->data, be->mac, st->port_mac);
+	if (svc->mode != FWD_MODE_DSR && fwd_rewrite_l3(st, svc, be, e, b, p) < 0)
+		return fwd_drop(w, res, FWD_DROP_REWRITE);
+	fwd_set_macs(b->data, be->mac, st->port_mac);
 
-	struct fwd_counter *sc = fwd_counter_of(st, w->id, svc->counter);
-	struct fwd_counter *bc = fwd_counter_of(st, w->id, be->counter);
+	struct fwd_counter *sc = &cblk[svc->counter];
+	struct fwd_counter *bc = &cblk[be->counter];
 	fwd_count(sc, len);
 	fwd_count(bc, len);
 	if (created) {
@@ -714,32 +833,33 @@ static int fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct rw_b
 }
 
 /* Stage 2 for a reply to a node address: the NAT flow it belongs to, rewritten back. */
-static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
-		       struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
+		       struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
 	int dir = p->dir;
 	struct flow_entry *e =
 		p->looked ? p->e : flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	struct pkt_info pi;
 
 	if (e == NULL || dir != FLOW_DIR_REV)
 		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
-	if (rw_nat(b->data, &p->pi, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
+	fwd_pi(b, p, &pi);
+	if (rw_nat(b->data, &pi, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
 		return fwd_drop(w, res, FWD_DROP_REWRITE);
-	if (p->pi.l4_proto == IPPROTO_TCP)
-		flow_track_tcp(e, p->pi.tcp_flags, FLOW_DIR_REV, now);
+	if (p->key.proto == IPPROTO_TCP)
+		flow_track_tcp(e, p->tcp_flags, FLOW_DIR_REV, now);
 	else
 		flow_touch(e, now);
-	rw_eth(b->data, st->gateway_mac, st->port_mac);
+	fwd_set_macs(b->data, st->gateway_mac, st->port_mac);
 
 	/* Attribute to the service and backend of the current state, if still there. */
 	if (e->svc_idx < st->n_services && e->state_gen == st->gen) {
 		const struct fwd_service *svc = &st->services[e->svc_idx];
-		struct fwd_counter *sc = fwd_counter_of(st, w->id, svc->counter);
+		struct fwd_counter *sc = &cblk[svc->counter];
 		sc->reply_pkts++;
 		sc->reply_bytes += b->len;
 		if (e->backend_idx < svc->n_backends) {
-			struct fwd_counter *bc =
-				fwd_counter_of(st, w->id, svc->backends[e->backend_idx].counter);
+			struct fwd_counter *bc = &cblk[svc->backends[e->backend_idx].counter];
 			bc->reply_pkts++;
 			bc->reply_bytes += b->len;
 		}
@@ -751,21 +871,24 @@ static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct 
 	return FWD_TX;
 }
 
-static int fwd_finish(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
-		      struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+/* Stage 3 for everything but a packet to a VIP. */
+static __attribute__((noinline)) int fwd_finish_other(const struct fwd_state *st,
+						      struct fwd_worker *w,
+						      struct fwd_counter *cblk, struct rw_buf *b,
+						      struct fwd_pkt *p, uint64_t now,
+						      struct fwd_result *res)
 {
-	res->svc = FWD_NONE;
-	res->backend = FWD_NONE;
-	res->drop = 0;
+	struct pkt_info pi;
+
 	switch (p->kind) {
-	case FWD_K_VIP:
-		return fwd_vip(st, w, b, p, now, res);
 	case FWD_K_REVERSE:
-		return fwd_reverse(st, w, b, p, now, res);
+		return fwd_reverse(st, w, cblk, b, p, now, res);
 	case FWD_K_ARP:
-		return fwd_arp(st, w, b, &p->pi, res);
+		fwd_pi(b, p, &pi);
+		return fwd_arp(st, w, b, &pi, res);
 	case FWD_K_ECHO:
-		return fwd_echo(st, w, b, &p->pi, res);
+		fwd_pi(b, p, &pi);
+		return fwd_echo(st, w, b, &pi, res);
 	case FWD_K_CONTROL:
 		w->to_control++;
 		res->verdict = FWD_CONTROL;
@@ -775,6 +898,19 @@ static int fwd_finish(const struct fwd_state *st, struct fwd_worker *w, struct r
 	}
 }
 
+/* cblk: this worker's counter block, fwd_counter_of(st, w->id, 0). */
+static inline __attribute__((always_inline)) int
+fwd_finish(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
+	   struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+{
+	res->svc = FWD_NONE;
+	res->backend = FWD_NONE;
+	res->drop = 0;
+	if (__builtin_expect(p->kind == FWD_K_VIP, 1))
+		return fwd_vip(st, w, cblk, b, p, now, res);
+	return fwd_finish_other(st, w, cblk, b, p, now, res);
+}
+
 int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b, uint64_t now,
 	       struct fwd_result *res)
 {
@@ -782,7 +918,7 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 
 	w->rx_pkts++;
 	fwd_classify(st, b, &p);
-	return fwd_finish(st, w, b, &p, now, res);
+	return fwd_finish(st, w, fwd_counter_of(st, w->id, 0), b, &p, now, res);
 }
 
 void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *bufs, unsigned n,
@@ -795,7 +931,6 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	int dirs[FWD_BURST_MAX];
 	uint8_t map[FWD_BURST_MAX];
 	unsigned m = 0;
-	uint64_t changes;
 
 	if (n > FWD_BURST_MAX)
 		n = FWD_BURST_MAX;
@@ -814,19 +949,36 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 		flow_lookup_burst(w->flows, keys, hashes, m, now, ents, dirs);
 	for (unsigned j = 0; j < m; j++) {
 		p[map[j]].e = ents[j];
-		p[map[j]].dir = dirs[j];
+		p[map[j]].dir = (uint8_t)dirs[j];
 		p[map[j]].looked = 1;
 	}
 	/*
-	 * Stage 3: decide and rewrite, in order. Once a packet has inserted or
-	 * removed a flow (a new flow, possibly evicting another), the later
-	 * packets' early lookups may be stale (two packets of one new flow,
-	 * an evicted entry): they look up again.
+	 * Stage 3: decide and rewrite, in order. The early lookups can go stale
+	 * when a packet changes the table: (a) once any entry has left it
+	 * (flow_remove, or an insert or flow_set_reverse that reclaimed room;
+	 * fwd_flow_release counts them all), an early hit may point to a reused
+	 * entry, so every later packet looks up again; (b) an insert alone moves
+	 * no entry, so early hits stay valid, but an early miss may be the flow
+	 * just inserted (two packets of one new flow): a miss looks up again
+	 * when its hash may be one inserted since (a 256-bit filter of them).
 	 */
-	changes = w->table_changes;
+	uint64_t changes = w->table_changes, releases = w->flow_releases;
+	uint64_t inserted[4] = {0, 0, 0, 0};
+	struct fwd_counter *cblk = fwd_counter_of(st, w->id, 0);
 	for (unsigned i = 0; i < n; i++) {
-		if (w->table_changes != changes)
-			p[i].looked = 0;
-		fwd_finish(st, w, &bufs[i], &p[i], now, &res[i]);
+		struct fwd_pkt *pk = &p[i];
+		if (__builtin_expect(w->table_changes != changes || w->flow_releases != releases, 0) &&
+		    pk->looked) {
+			unsigned h = (unsigned)(pk->hash >> 56);
+			if (w->flow_releases != releases ||
+			    (pk->e == NULL && (inserted[h >> 6] >> (h & 63) & 1)))
+				pk->looked = 0;
+		}
+		uint64_t before = w->table_changes;
+		fwd_finish(st, w, cblk, &bufs[i], pk, now, &res[i]);
+		if (w->table_changes != before) {
+			unsigned h = (unsigned)(pk->hash >> 56);
+			inserted[h >> 6] |= 1ull << (h & 63);
+		}
 	}
 }

@@ -193,6 +193,7 @@ struct fwd_worker {
 	uint64_t replies;
 	uint64_t to_control;
 	uint64_t table_changes; /* flow inserts and removals made by fwd */
+	uint64_t flow_releases; /* entries that left the flow table (fwd_flow_release calls) */
 };
 
 /*
@@ -204,7 +205,11 @@ struct fwd_worker {
 void fwd_worker_init(struct fwd_worker *w, unsigned id, struct flow_table *flows,
 		     struct snat_pool *snat_v4, struct snat_pool *snat_v6);
 
-/* Flow-table release callback: returns a NAT flow's SNAT port to its pool. */
+/*
+ * Flow-table release callback: returns a NAT flow's SNAT port to its pool
+ * and counts the release (fwd_burst relies on that count to know when the
+ * flow entries it looked up ahead may have been reused).
+ */
 void fwd_flow_release(void *worker, const struct flow_entry *e);
 
 /*

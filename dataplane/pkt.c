@@ -121,7 +121,46 @@ static int parse_l4(const uint8_t *data, struct pkt_info *pi, int v6)
 	}
 }
 
-static int parse_ipv4(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+/*
+ * The upper-layer header of a packet quoted in an ICMP error: RFC 792 only
+ * promises its first 8 bytes, so take what identifies the flow (ports, or
+ * ICMP type/code/identifier) and leave l4_hlen and tcp_flags at 0.
+ */
+static int parse_l4_quoted(const uint8_t *data, struct pkt_info *pi, int v6)
+{
+	const uint8_t *p = data + pi->l4_off;
+	uint32_t n = pi->l4_len;
+
+	switch (pi->l4_proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		if (n < 4)
+			return PKT_ERR_L4_TRUNC;
+		pi->sport = pkt_get16(p);
+		pi->dport = pkt_get16(p + 2);
+		return 0;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((pi->l4_proto == IPPROTO_ICMPV6) != (v6 != 0))
+			return 0;
+		if (n < 8)
+			return PKT_ERR_L4_TRUNC;
+		pi->icmp_type = p[0];
+		pi->icmp_code = p[1];
+		if (v6 ? (p[0] == 128 || p[0] == 129) : (p[0] == 8 || p[0] == 0))
+			pi->icmp_id = pkt_get16(p + 4);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * quoted: the packet is the copy inside an ICMP error, normally cut short,
+ * so a length field beyond the bytes present shrinks to them instead of
+ * being an error.
+ */
+static int parse_ipv4(const uint8_t *data, uint32_t len, struct pkt_info *pi, int quoted)
 {
 	const uint8_t *p = data + pi->l3_off;
 	uint32_t avail = len - pi->l3_off;
@@ -134,8 +173,11 @@ static int parse_ipv4(const uint8_t *data, uint32_t len, struct pkt_info *pi)
 	tot = pkt_get16(p + 2);
 	if ((p[0] >> 4) != 4 || hl < 20 || tot < hl)
 		return PKT_ERR_IPV4_BAD;
-	if (tot > avail)
-		return PKT_ERR_L3_TRUNC;
+	if (tot > avail) {
+		if (!quoted || hl > avail)
+			return PKT_ERR_L3_TRUNC;
+		tot = avail;
+	}
 	pi->l3 = PKT_L3_IPV4;
 	pi->l3_len = tot;
 	pi->ttl = p[8];
@@ -151,10 +193,10 @@ static int parse_ipv4(const uint8_t *data, uint32_t len, struct pkt_info *pi)
 	}
 	if (fo & IP4_MF)
 		pi->frag = PKT_FRAG_FIRST;
-	return parse_l4(data, pi, 0);
+	return quoted ? parse_l4_quoted(data, pi, 0) : parse_l4(data, pi, 0);
 }
 
-static int parse_ipv6(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+static int parse_ipv6(const uint8_t *data, uint32_t len, struct pkt_info *pi, int quoted)
 {
 	const uint8_t *p = data + pi->l3_off;
 	uint32_t avail = len - pi->l3_off;
@@ -167,8 +209,11 @@ static int parse_ipv6(const uint8_t *data, uint32_t len, struct pkt_info *pi)
 	if ((p[0] >> 4) != 6)
 		return PKT_ERR_IPV6_BAD;
 	pi->l3_len = 40 + (uint32_t)pkt_get16(p + 4);
-	if (pi->l3_len > avail)
-		return PKT_ERR_L3_TRUNC;
+	if (pi->l3_len > avail) {
+		if (!quoted)
+			return PKT_ERR_L3_TRUNC;
+		pi->l3_len = avail;
+	}
 	pi->l3 = PKT_L3_IPV6;
 	pi->ttl = p[7];
 	set_v6(&pi->src, p + 8);
@@ -223,7 +268,7 @@ static int parse_ipv6(const uint8_t *data, uint32_t len, struct pkt_info *pi)
 	/* off <= l3_off + 40 + 8 * 2048: fits 16 bits */
 	pi->l4_off = (uint16_t)off;
 	pi->l4_len = end - off;
-	return parse_l4(data, pi, 1);
+	return quoted ? parse_l4_quoted(data, pi, 1) : parse_l4(data, pi, 1);
 }
 
 _Static_assert(sizeof(struct pkt_info) <= 128,
@@ -266,13 +311,47 @@ int pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *pi)
 	pi->l3_off = (uint16_t)off;
 	switch (et) {
 	case PKT_ETHERTYPE_IPV4:
-		return parse_ipv4(data, len, pi);
+		return parse_ipv4(data, len, pi, 0);
 	case PKT_ETHERTYPE_IPV6:
-		return parse_ipv6(data, len, pi);
+		return parse_ipv6(data, len, pi, 0);
 	case PKT_ETHERTYPE_ARP:
 		return parse_arp(data + off, len - off, pi);
 	default:
 		pi->l3 = PKT_L3_OTHER;
 		return 0;
 	}
+}
+
+int pkt_parse_icmp_inner(const uint8_t *data, const struct pkt_info *pi, struct pkt_info *inner)
+{
+	uint8_t t = pi->icmp_type;
+	int v6 = pi->l3 == PKT_L3_IPV6;
+	uint32_t end = (uint32_t)pi->l3_off + pi->l3_len;
+
+	*inner = pkt_zero;
+	/* error messages only: RFC 792 types 3, 11, 12; RFC 4443 types 1 to 4 */
+	if (pi->frag == PKT_FRAG_LATER || pi->l4_hlen != 8)
+		return PKT_ERR_NOT_ICMP_ERROR;
+	if (v6 && (pi->l4_proto != IPPROTO_ICMPV6 || t < 1 || t > 4))
+		return PKT_ERR_NOT_ICMP_ERROR;
+	if (!v6 && (pi->l3 != PKT_L3_IPV4 || pi->l4_proto != IPPROTO_ICMP ||
+		    (t != 3 && t != 11 && t != 12)))
+		return PKT_ERR_NOT_ICMP_ERROR;
+	inner->vlans = pi->vlans;
+	inner->vlan_tci = pi->vlan_tci;
+	inner->svlan_tci = pi->svlan_tci;
+	inner->ethertype = pi->ethertype;
+	/* l4_hlen == 8 means 8 <= l4_len, and l4_off is far below 2^16 */
+	inner->l3_off = (uint16_t)(pi->l4_off + 8);
+	/*
+	 * The quote ends where the outer IP packet ends, not at the frame's
+	 * end; past 64 KiB it is cut, so that inner offsets fit 16 bits.
+	 */
+	if (end > 0xffff)
+		end = 0xffff;
+	if (inner->l3_off > end)
+		return PKT_ERR_L3_TRUNC;
+	if (v6)
+		return parse_ipv6(data, end, inner, 1);
+	return parse_ipv4(data, end, inner, 1);
 }

@@ -3,6 +3,7 @@
 #define FULCRUM_DATAPLANE_PKT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "dataplane/addr.h"
 
@@ -58,7 +59,8 @@
 	X(PKT_ERR_EXT_TRUNC, 9, "truncated IPv6 extension header")                                 \
 	X(PKT_ERR_L4_TRUNC, 10, "truncated TCP/UDP/ICMP header")                                   \
 	X(PKT_ERR_TCP_BAD_DOFF, 11, "TCP data offset below 5")                                     \
-	X(PKT_ERR_UDP_BAD_LEN, 12, "UDP length below 8 or beyond the IP payload")
+	X(PKT_ERR_UDP_BAD_LEN, 12, "UDP length below 8 or beyond the IP payload")                  \
+	X(PKT_ERR_NOT_ICMP_ERROR, 13, "not an ICMP error message")
 
 enum pkt_err {
 	PKT_OK = 0,
@@ -67,7 +69,7 @@ enum pkt_err {
 #undef PKT_ERR_ENUM_
 };
 
-#define PKT_ERR_MAX 12 /* largest -err; keep in step with PKT_ERR_LIST */
+#define PKT_ERR_MAX 13 /* largest -err; keep in step with PKT_ERR_LIST */
 
 enum pkt_l3 {
 	PKT_L3_NONE = 0, /* nothing parsed (only after an error) */
@@ -147,6 +149,54 @@ struct pkt_info {
  */
 int pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *pi);
 
+/*
+ * The packet quoted by an ICMP error, for steering "fragmentation needed" /
+ * "packet too big" (and other errors) to the backend that owns the flow:
+ * pi must come from pkt_parse(data, ...) and be an ICMP destination
+ * unreachable, time exceeded or parameter problem (IPv4 types 3, 11, 12)
+ * or an ICMPv6 error (types 1 to 4). Fills *inner like pkt_parse() would
+ * for the quoted packet, with its offsets in the same frame (inner->l3_off
+ * = pi->l4_off + 8) and its L2 fields copied from pi, except that the
+ * quote is normally cut short (RFC 792 keeps the IP header and 8 bytes,
+ * RFC 4443 section 2.4 as much as fits in 1280 bytes): inner->l3_len is
+ * what is present of the quoted packet (at most what its header says),
+ * only ports (TCP/UDP) or type/code/identifier (ICMP) are read from its L4
+ * header, and l4_hlen and tcp_flags stay 0. The quote is a packet the VIP
+ * side sent, so its tuple is the client -> VIP flow key reversed. Returns 0, PKT_ERR_NOT_ICMP_ERROR
+ * if pi is not such a message, or the error pkt_parse() would give for a malformed quote (of which
+ * a quote too short for ports is PKT_ERR_L4_TRUNC). Any thread; no side effects besides *inner.
+ */
+int pkt_parse_icmp_inner(const uint8_t *data, const struct pkt_info *pi, struct pkt_info *inner);
+
+/*
+ * The common frame, recognised inline for the per-packet path: untagged or
+ * one 802.1Q tag, IPv4 without options or IPv6 without extension headers,
+ * unfragmented, carrying TCP or UDP, every length as pkt_parse() checks it.
+ * pkt_fast_check() returns 1 and fills *f when the frame is one, else 0 (and
+ * then only pkt_parse() can say what it is, or whether it is malformed). For
+ * such a frame pkt_fast_fill() writes exactly the *pi pkt_parse() would
+ * (tests/unit/test_pkt.c compares them byte for byte); a caller that only
+ * needs the 5-tuple can read it from the frame at f's offsets instead.
+ * pkt_parse_fast() is pkt_parse() with this shortcut: same results. All
+ * three are pure; any thread.
+ */
+struct pkt_fast {
+	uint32_t l4_len;  /* IP payload: total length - 20, or the IPv6 payload length */
+	uint16_t l3_off;  /* 14, or 18 with a tag */
+	uint16_t l4_off;  /* l3_off + 20 (IPv4) or + 40 (IPv6) */
+	uint16_t ethertype;
+	uint16_t vlan_tci;
+	uint8_t v6;	  /* 0 = IPv4, 1 = IPv6 */
+	uint8_t l4_proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t l4_hlen;  /* TCP data offset * 4, or 8 */
+	uint8_t tcp_flags;
+};
+
+static inline int pkt_fast_check(const uint8_t *data, uint32_t len, struct pkt_fast *f);
+static inline void pkt_fast_fill(const uint8_t *data, const struct pkt_fast *f,
+				 struct pkt_info *pi);
+static inline int pkt_parse_fast(const uint8_t *data, uint32_t len, struct pkt_info *pi);
+
 /* Text of a pkt_parse() result ("ok" for 0). Never NULL; static storage. */
 const char *pkt_err_str(int err);
 
@@ -173,6 +223,119 @@ static inline void pkt_put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static inline int pkt_fast_check(const uint8_t *data, uint32_t len, struct pkt_fast *f)
+{
+	/* The checks mirror pkt_parse(): any doubt and the general parser decides. */
+	uint32_t off = PKT_ETH_HLEN, avail, l4len, hl, l4hl;
+	uint16_t et, tci = 0;
+	const uint8_t *ip, *l4;
+	uint8_t proto, flags = 0;
+
+	if (__builtin_expect(len < PKT_ETH_HLEN + 40, 0))
+		return 0; /* also too short for IPv6 + TCP/UDP */
+	et = pkt_get16(data + 12);
+	if (et == PKT_ETHERTYPE_VLAN) {
+		tci = pkt_get16(data + 14);
+		et = pkt_get16(data + 16);
+		off += PKT_VLAN_HLEN;
+	}
+	ip = data + off;
+	avail = len - off; /* >= 36 */
+	if (__builtin_expect(et == PKT_ETHERTYPE_IPV4, 1)) {
+		uint32_t tot = pkt_get16(ip + 2);
+
+		/* version 4, IHL 5; neither MF nor a fragment offset (DF is fine) */
+		if (ip[0] != 0x45 || tot > avail || tot < 20 || (pkt_get16(ip + 6) & 0x3fff) != 0)
+			return 0;
+		proto = ip[9];
+		l4len = tot - 20;
+		hl = 20;
+	} else if (et == PKT_ETHERTYPE_IPV6) {
+		l4len = pkt_get16(ip + 4);
+		/* no extension header: Next Header names the upper layer directly */
+		if ((ip[0] >> 4) != 6 || 40 + l4len > avail)
+			return 0;
+		proto = ip[6];
+		hl = 40;
+	} else {
+		return 0;
+	}
+	l4 = ip + hl;
+	if (__builtin_expect(proto == 6 /* TCP */, 1)) {
+		if (l4len < 20) /* first: l4[12] may lie beyond the frame otherwise */
+			return 0;
+		l4hl = (uint32_t)(l4[12] >> 4) * 4;
+		if (l4hl < 20 || l4hl > l4len)
+			return 0;
+		flags = l4[13];
+	} else if (proto == 17 /* UDP */) {
+		uint32_t ulen;
+		if (l4len < 8)
+			return 0;
+		ulen = pkt_get16(l4 + 4);
+		if (ulen < 8 || ulen > l4len)
+			return 0;
+		l4hl = 8;
+	} else {
+		return 0;
+	}
+	f->l4_len = l4len;
+	f->l3_off = (uint16_t)off;
+	f->l4_off = (uint16_t)(off + hl);
+	f->ethertype = et;
+	f->vlan_tci = tci;
+	f->v6 = hl == 40;
+	f->l4_proto = proto;
+	f->l4_hlen = (uint8_t)l4hl;
+	f->tcp_flags = flags;
+	return 1;
+}
+
+static inline void pkt_fast_fill(const uint8_t *data, const struct pkt_fast *f,
+				 struct pkt_info *pi)
+{
+	const uint8_t *ip = data + f->l3_off, *l4 = data + f->l4_off;
+
+	*pi = (struct pkt_info){0};
+	pi->vlans = f->l3_off != PKT_ETH_HLEN;
+	pi->vlan_tci = f->vlan_tci;
+	pi->ethertype = f->ethertype;
+	pi->l3_off = f->l3_off;
+	pi->l4_off = f->l4_off;
+	pi->l4_len = f->l4_len;
+	pi->l3_len = f->l4_len + (uint32_t)(f->l4_off - f->l3_off);
+	pi->l4_proto = f->l4_proto;
+	pi->l4_hlen = f->l4_hlen;
+	pi->tcp_flags = f->tcp_flags;
+	pi->sport = pkt_get16(l4);
+	pi->dport = pkt_get16(l4 + 2);
+	if (!f->v6) {
+		pi->l3 = PKT_L3_IPV4;
+		pi->ttl = ip[8];
+		pi->src.family = ADDR_V4;
+		pi->dst.family = ADDR_V4;
+		memcpy(pi->src.b, ip + 12, 4);
+		memcpy(pi->dst.b, ip + 16, 4);
+	} else {
+		pi->l3 = PKT_L3_IPV6;
+		pi->ttl = ip[7];
+		pi->src.family = ADDR_V6;
+		pi->dst.family = ADDR_V6;
+		memcpy(pi->src.b, ip + 8, 16);
+		memcpy(pi->dst.b, ip + 24, 16);
+	}
+}
+
+static inline int pkt_parse_fast(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+{
+	struct pkt_fast f;
+
+	if (!pkt_fast_check(data, len, &f))
+		return pkt_parse(data, len, pi);
+	pkt_fast_fill(data, &f, pi);
+	return 0;
 }
 
 #endif

@@ -43,8 +43,8 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
+							 ...)
 {
 	va_list ap;
 
@@ -125,8 +125,7 @@ int raft_snap_parse_name(const char *name, uint64_t *index, uint64_t *term)
 }
 
 int raft_snap_write(int dirfd, uint64_t index, uint64_t term, const void *conf, uint32_t conf_len,
-		    const void *data, uint64_t data_len, uint64_t *fsyncs, char *err,
-		    size_t errlen)
+		    const void *data, uint64_t data_len, uint64_t *fsyncs, char *err, size_t errlen)
 {
 	char name[RAFT_SNAP_NAME_MAX], tmp[RAFT_SNAP_NAME_MAX + 8];
 	uint8_t hdr[SNAP_HDR] = {0}, tail[4];

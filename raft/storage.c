@@ -33,20 +33,20 @@
 #define REC_MAGIC0   0xF7
 #define REC_MAGIC1   0x4C
 #define REC_VERSION  1
-#define REC_HDR      8
-#define REC_CRC      4
+#define REC_HDR	     8
+#define REC_CRC	     4
 #define REC_OVERHEAD (REC_HDR + REC_CRC)
 
 enum rec_type {
-	REC_SEGHDR = 1,    /* first record of a segment: seq, last index before it, hard state */
-	REC_ENTRY = 2,     /* term, index, entry type, data */
+	REC_SEGHDR = 1,	   /* first record of a segment: seq, last index before it, hard state */
+	REC_ENTRY = 2,	   /* term, index, entry type, data */
 	REC_HARDSTATE = 3, /* term, vote, commit, last index at this point */
 	REC_SETLAST = 4,   /* the log's last index is now x (suffix truncation / reset) */
 };
 
 #define SEGHDR_LEN    40
 #define ENTRY_FIXED   17
-#define HS_LEN        32
+#define HS_LEN	      32
 #define SETLAST_LEN   8
 #define REC_MAX_PAYLD (ENTRY_FIXED + RAFT_STORAGE_MAX_ENTRY)
 #define SEG_NAME_MAX  32
@@ -61,12 +61,12 @@ enum frame_status {
 };
 
 static const char *const frame_reason[] = {
-	[FR_OK] = "ok",
-	[FR_SHORT_HDR] = "truncated record header",
-	[FR_MAGIC] = "bad record magic",
-	[FR_LEN] = "implausible record length",
-	[FR_SHORT] = "record runs past the end of the file",
-	[FR_CRC] = "record checksum mismatch",
+    [FR_OK] = "ok",
+    [FR_SHORT_HDR] = "truncated record header",
+    [FR_MAGIC] = "bad record magic",
+    [FR_LEN] = "implausible record length",
+    [FR_SHORT] = "record runs past the end of the file",
+    [FR_CRC] = "record checksum mismatch",
 };
 
 struct seg {
@@ -88,15 +88,15 @@ struct raft_storage {
 	struct seg *segs;
 	size_t nsegs, capsegs;
 	uint64_t next_seq;
-	uint64_t last;          /* last log index after the buffered records */
-	uint64_t last_durable;  /* ... after the synced ones */
+	uint64_t last;		/* last log index after the buffered records */
+	uint64_t last_durable;	/* ... after the synced ones */
 	uint64_t pend_max_last; /* highest last index the buffered records reach */
 	uint64_t snap_index, snap_term;
 	char snap_cur[RAFT_SNAP_NAME_MAX]; /* "" when none */
 	char snap_prev[RAFT_SNAP_NAME_MAX];
 	struct raft_hard_state hs, hs_durable;
 	struct buf wbuf; /* records not yet written; CRCs are filled in at sync */
-	int failed;      /* sticky error of a failed sync, or 0 */
+	int failed;	 /* sticky error of a failed sync, or 0 */
 	struct raft_storage_stats stats;
 	char errmsg[512];
 };
@@ -138,8 +138,8 @@ static uint64_t max64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
+							 ...)
 {
 	va_list ap;
 
@@ -355,7 +355,7 @@ struct replay {
 	struct buf arena;
 	/* per segment */
 	uint64_t seg_max_last;
-	int pair_ok;      /* the last two records were identical hard-state records */
+	int pair_ok; /* the last two records were identical hard-state records */
 	int prev_was_hs;
 	uint8_t prev_hs[HS_LEN];
 };
@@ -389,8 +389,8 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 		uint64_t prev_last;
 
 		if (r->len != SEGHDR_LEN || get64(p) != seq) {
-			seterr(err, errlen, "%s: segment header at offset 0 does not match the name",
-			       file);
+			seterr(err, errlen,
+			       "%s: segment header at offset 0 does not match the name", file);
 			return -EBADMSG;
 		}
 		prev_last = get64(p + 8);
@@ -488,7 +488,8 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 		if (x <= rp->last) {
 			while (rp->n > 0 && rp->ents[rp->n - 1].index > x)
 				rp->n--;
-			rp->arena.len = rp->n ? rp->ents[rp->n - 1].off + rp->ents[rp->n - 1].len : 0;
+			rp->arena.len =
+			    rp->n ? rp->ents[rp->n - 1].off + rp->ents[rp->n - 1].len : 0;
 			if (x < rp->floor)
 				rp->floor = x;
 		} else {
@@ -515,8 +516,8 @@ struct tail {
 	int cut; /* the segment is cut at cut_at */
 	uint64_t cut_at;
 	uint64_t file_size;
-	int drop;        /* the segment holds no valid record: delete the file */
-	int pair_ok;     /* the last segment ends with the double hard-state marker */
+	int drop;	 /* the segment holds no valid record: delete the file */
+	int pair_ok;	 /* the last segment ends with the double hard-state marker */
 	int pair_before; /* ... and the one before it */
 };
 
@@ -586,8 +587,9 @@ static int replay_segment(struct raft_storage *st, struct replay *rp, uint64_t s
 			size_t next;
 
 			if (!is_last) {
-				seterr(err, errlen, "%s/%s: %s at offset %zu (not the last segment)",
-				       st->dir, name, frame_reason[fs], off);
+				seterr(err, errlen,
+				       "%s/%s: %s at offset %zu (not the last segment)", st->dir,
+				       name, frame_reason[fs], off);
 				rc = -EBADMSG;
 				goto out;
 			}
@@ -781,8 +783,7 @@ static int open_dir(struct raft_storage *st, char *err, size_t errlen)
 	}
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		seterr(err, errlen, "%s is in use by another storage handle (LOCK held)",
-		       st->dir);
+		seterr(err, errlen, "%s is in use by another storage handle (LOCK held)", st->dir);
 		return rc;
 	}
 	return 0;
@@ -807,8 +808,8 @@ static void storage_free(struct raft_storage *st)
  * only skipped if the log still covers what it covered; that is checked
  * after the replay (floor check), with *bad naming it for the message.
  */
-static int pick_snapshot(struct raft_storage *st, struct scan *sc, size_t *chosen,
-			 char *bad, size_t badlen, char *err, size_t errlen)
+static int pick_snapshot(struct raft_storage *st, struct scan *sc, size_t *chosen, char *bad,
+			 size_t badlen, char *err, size_t errlen)
 {
 	*chosen = sc->nsnaps;
 	bad[0] = 0;
@@ -828,7 +829,9 @@ static int pick_snapshot(struct raft_storage *st, struct scan *sc, size_t *chose
 						      sc->snaps[i + 1].term);
 			return 0;
 		}
-		if (rc != -EBADMSG && rc != -ENOTSUP) {
+		if (rc != -EBADMSG) {
+			/* I/O errors, and a snapshot from a newer format version:
+			 * never skip those silently. */
 			seterr(err, errlen, "%s/%s", st->dir, why);
 			return rc;
 		}
@@ -1076,8 +1079,9 @@ int raft_storage_open(const char *dir, const struct raft_storage_options *opts,
 		goto fail;
 	}
 	if (rp.last > st->snap_index && rp.n != rp.last - st->snap_index) {
-		seterr(err, errlen, "%s: internal error: %zu entries loaded for %" PRIu64 "..%" PRIu64,
-		       st->dir, rp.n, st->snap_index + 1, rp.last);
+		seterr(err, errlen,
+		       "%s: internal error: %zu entries loaded for %" PRIu64 "..%" PRIu64, st->dir,
+		       rp.n, st->snap_index + 1, rp.last);
 		goto fail;
 	}
 	st->hs = st->hs_durable = rp.hs;
@@ -1124,8 +1128,8 @@ void raft_storage_close(struct raft_storage *st)
 
 /* ---------------------------------------------------------------- writing */
 
-__attribute__((format(printf, 2, 3))) static void st_err(struct raft_storage *st,
-							  const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void st_err(struct raft_storage *st, const char *fmt,
+							 ...)
 {
 	va_list ap;
 
@@ -1167,7 +1171,8 @@ int raft_storage_append(struct raft_storage *st, const struct raft_entry *entrie
 		const struct raft_entry *e = &entries[i];
 		if (e->index != next + i || e->len > RAFT_STORAGE_MAX_ENTRY ||
 		    (e->len && e->data == NULL)) {
-			st_err(st, "append: entry %zu has index %" PRIu64 " (expected %" PRIu64
+			st_err(st,
+			       "append: entry %zu has index %" PRIu64 " (expected %" PRIu64
 			       ") or bad length %" PRIu32,
 			       i, e->index, next + i, e->len);
 			return -EINVAL;
@@ -1208,7 +1213,8 @@ int raft_storage_truncate_suffix(struct raft_storage *st, uint64_t from_index)
 	if (st->failed)
 		return st->failed;
 	if (from_index == 0 || from_index <= st->snap_index || from_index <= st->hs.commit) {
-		st_err(st, "truncate_suffix(%" PRIu64 "): at or below snapshot %" PRIu64
+		st_err(st,
+		       "truncate_suffix(%" PRIu64 "): at or below snapshot %" PRIu64
 		       " or commit %" PRIu64,
 		       from_index, st->snap_index, st->hs.commit);
 		return -EINVAL;
@@ -1230,7 +1236,8 @@ int raft_storage_set_hard_state(struct raft_storage *st, const struct raft_hard_
 	    hs->commit > max64(st->last, st->snap_index)) {
 		st_err(st,
 		       "set_hard_state: term %" PRIu64 " vote %" PRIu64 " commit %" PRIu64
-		       " not allowed after term %" PRIu64 " vote %" PRIu64 " with last index %" PRIu64,
+		       " not allowed after term %" PRIu64 " vote %" PRIu64
+		       " with last index %" PRIu64,
 		       hs->term, hs->vote, hs->commit, st->hs.term, st->hs.vote,
 		       max64(st->last, st->snap_index));
 		return -EINVAL;

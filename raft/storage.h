@@ -76,10 +76,10 @@ struct raft_storage_snapshot {
 };
 
 struct raft_storage_stats {
-	uint64_t syncs;           /* raft_storage_sync() calls that wrote */
-	uint64_t fsyncs;          /* fsync/fdatasync calls, files and directory */
+	uint64_t syncs;		  /* raft_storage_sync() calls that wrote */
+	uint64_t fsyncs;	  /* fsync/fdatasync calls, files and directory */
 	uint64_t entries_written; /* entry records written */
-	uint64_t bytes_written;   /* bytes written to segment files */
+	uint64_t bytes_written;	  /* bytes written to segment files */
 	uint64_t segments_created;
 	uint64_t segments_removed;
 	uint64_t snapshots_saved;

@@ -1,4 +1,4 @@
-/* Fuzz target: pkt_parse() on arbitrary frames, then rw_nat / rw_ipip_encap on what parses. */
+/* Fuzz target: pkt_parse and pkt_parse_icmp_inner on any frame, then the rewrites. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -46,6 +46,20 @@ static void check_info(const struct pkt_info *pi, uint32_t len)
 	default:
 		abort();
 	}
+}
+
+static void check_inner(const struct pkt_info *pi, const struct pkt_info *in)
+{
+	uint64_t end = (uint64_t)pi->l3_off + pi->l3_len;
+
+	CHECK(in->l3 == (pi->l3 == PKT_L3_IPV6 ? PKT_L3_IPV6 : PKT_L3_IPV4));
+	CHECK(in->l3_off == pi->l4_off + 8u);
+	CHECK((uint64_t)in->l3_off + in->l3_len <= end);
+	CHECK(in->l4_off >= in->l3_off + (in->l3 == PKT_L3_IPV4 ? 20u : 40u));
+	CHECK((uint64_t)in->l4_off + in->l4_len == (uint64_t)in->l3_off + in->l3_len);
+	CHECK(in->l4_hlen == 0 && in->tcp_flags == 0);
+	if (in->frag == PKT_FRAG_LATER)
+		CHECK(in->sport == 0 && in->dport == 0);
 }
 
 static int ip4_hdr_ok(const uint8_t *ip)
@@ -190,7 +204,7 @@ static void fuzz_encap(const uint8_t *data, uint32_t len, const struct pkt_info 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pkt_info pi;
+	struct pkt_info pi, inner;
 	uint32_t len;
 	int rc;
 
@@ -204,6 +218,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_info(&pi, len);
+	rc = pkt_parse_icmp_inner(data, &pi, &inner);
+	if (rc == 0)
+		check_inner(&pi, &inner);
+	else
+		CHECK(rc < 0 && rc >= -PKT_ERR_MAX);
 	if (pi.l3 == PKT_L3_IPV4 || pi.l3 == PKT_L3_IPV6) {
 		fuzz_nat(data, len, &pi);
 		fuzz_encap(data, len, &pi);

@@ -1,4 +1,5 @@
-/* Fuzz target: raft_codec_decode() on arbitrary bytes; what decodes must re-encode to the same bytes. */
+/* Fuzz target: raft_codec_decode() on arbitrary bytes; what decodes must re-encode to the same
+ * bytes. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -31,6 +31,8 @@ enum unfault_kind {
 	UF_FILTER = 3,
 };
 
+#define SIM_MAX_EVENTS 2000000
+
 struct sim_event {
 	uint64_t at;
 	uint64_t seq;
@@ -347,6 +349,11 @@ static void send(struct sim *s, int from, const struct raft_message *m)
 
 	if (to < 0 || !s->link[from][to] || chance(s, s->loss_pm))
 		return;
+	/* Outside the script the same fault drops the whole message: plain selective loss. */
+	if (s->filter[from][to] && m->type == RAFT_MSG_APPEND && !s->script)
+		for (uint32_t k = 0; k < m->n_entries; k++)
+			if (m->entries[k].term == m->term)
+				return;
 
 	if (chance(s, s->dup_pm))
 		copies = 2;
@@ -359,7 +366,7 @@ static void send(struct sim *s, int from, const struct raft_message *m)
 		/* Selective loss: entries of the leader's own term are cut off the APPEND and
 		 * the older prefix gets through, as if the leader had sent a smaller batch.
 		 * This is how Raft Figure 8 arises. */
-		if (s->filter[from][to] && cp->type == RAFT_MSG_APPEND) {
+		if (s->filter[from][to] && cp->type == RAFT_MSG_APPEND && s->script) {
 			uint32_t k = 0;
 
 			while (k < cp->n_entries && cp->entries[k].term != cp->term)
@@ -955,7 +962,11 @@ int sim_run(uint64_t seed, int verbose, bool script, struct sim *out)
 		struct sim_event ev = pop(s);
 
 		s->now = ev.at;
-		s->n_events++;
+		/* A message storm that never lets virtual time move is a failure too. */
+		if (++s->n_events > SIM_MAX_EVENTS) {
+			sim_fail(s, "livelock: more than %d events", SIM_MAX_EVENTS);
+			break;
+		}
 		if (ev.type == EV_END) {
 			sim_check_final(s);
 			break;

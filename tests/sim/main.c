@@ -48,44 +48,66 @@ static const char *mutation_name(int m)
 	return NULL;
 }
 
-/* Runs seeds [from, from + n); returns the number of failures (stops at the first if stop_first). */
-static int campaign(uint64_t from, uint64_t n, int verbose, bool stop_first, bool quiet, uint64_t *first_fail,
-		    bool script)
+/* Each campaign also replays the scripted Figure 8 scenario for its first seeds. */
+#define FIGURE8_SEEDS 10
+
+struct totals {
+	uint64_t events, acked, reads, leaders, snaps, confs, transfers, crashes;
+};
+
+static int run_one(uint64_t seed, int verbose, bool script, bool quiet, struct totals *t)
 {
 	struct sim st;
+
+	if (sim_run(seed, verbose, script, &st) != 0) {
+		if (!quiet) {
+			printf("FAIL seed %llu%s: %s\n", (unsigned long long)seed, script ? " (figure 8)" : "", st.why);
+			printf("  replay: %s --seed %llu -v%s%s%s\n", prog, (unsigned long long)seed,
+			       script ? " --figure8" : "", raft_test_mutation ? " --mutation " : "",
+			       raft_test_mutation ? mutation_name(raft_test_mutation) : "");
+		}
+		return 1;
+	}
+	t->events += st.n_events;
+	t->acked += st.n_acked;
+	t->reads += st.n_reads_ok;
+	t->leaders += st.n_leaders;
+	t->snaps += st.n_snap_installs;
+	t->confs += st.n_conf;
+	t->transfers += st.n_transfers;
+	t->crashes += st.n_crashes;
+	return 0;
+}
+
+/* Runs seeds [from, from + n); returns the number of failures (stops at the first if stop_first). */
+static int campaign(uint64_t from, uint64_t n, int verbose, bool stop_first, bool quiet, uint64_t *first_fail,
+		    bool only_script)
+{
+	struct totals t = {0};
 	int failures = 0;
-	uint64_t events = 0, acked = 0, reads = 0, leaders = 0, snaps = 0, confs = 0, transfers = 0, crashes = 0;
 
 	for (uint64_t seed = from; seed < from + n; seed++) {
-		if (sim_run(seed, verbose, script, &st) != 0) {
-			failures++;
-			if (first_fail && failures == 1)
-				*first_fail = seed;
-			if (!quiet) {
-				printf("FAIL seed %llu: %s\n", (unsigned long long)seed, st.why);
-				printf("  replay: %s --seed %llu -v%s%s\n", prog, (unsigned long long)seed,
-				       raft_test_mutation ? " --mutation " : "",
-				       raft_test_mutation ? mutation_name(raft_test_mutation) : "");
-			}
-			if (stop_first)
-				break;
-		}
-		events += st.n_events;
-		acked += st.n_acked;
-		reads += st.n_reads_ok;
-		leaders += st.n_leaders;
-		snaps += st.n_snap_installs;
-		confs += st.n_conf;
-		transfers += st.n_transfers;
-		crashes += st.n_crashes;
+		int f = 0;
+
+		if (!only_script)
+			f += run_one(seed, verbose, false, quiet, &t);
+		if (only_script || (seed - from < FIGURE8_SEEDS && n > 1))
+			f += run_one(seed, verbose, true, quiet, &t);
+		if (f && first_fail && !failures)
+			*first_fail = seed;
+		failures += f;
+		if (f && stop_first)
+			break;
 	}
 	if (!quiet)
-		printf("raftsim: %llu seeds from %llu: %d failed; %llu events, %llu acknowledged writes, %llu reads, "
-		       "%llu leaders, %llu crashes, %llu snapshot installs, %llu conf changes, %llu transfers\n",
-		       (unsigned long long)n, (unsigned long long)from, failures, (unsigned long long)events,
-		       (unsigned long long)acked, (unsigned long long)reads, (unsigned long long)leaders,
-		       (unsigned long long)crashes, (unsigned long long)snaps, (unsigned long long)confs,
-		       (unsigned long long)transfers);
+		printf("raftsim: %llu seeds from %llu (+%d figure-8 runs): %d failed; %llu events, %llu acknowledged "
+		       "writes, %llu reads, %llu leaders, %llu crashes, %llu snapshot installs, %llu conf changes, "
+		       "%llu transfers\n",
+		       (unsigned long long)n, (unsigned long long)from,
+		       only_script ? 0 : (int)(n > 1 ? (n < FIGURE8_SEEDS ? n : FIGURE8_SEEDS) : 0), failures,
+		       (unsigned long long)t.events, (unsigned long long)t.acked, (unsigned long long)t.reads,
+		       (unsigned long long)t.leaders, (unsigned long long)t.crashes, (unsigned long long)t.snaps,
+		       (unsigned long long)t.confs, (unsigned long long)t.transfers);
 	return failures;
 }
 
@@ -102,7 +124,7 @@ static int self_test(void)
 		f = campaign(1, MUTATION_SEEDS, 0, true, true, &seed, false);
 		raft_test_mutation = RAFT_MUT_NONE;
 		if (f) {
-			printf("raftsim: mutation %s caught at seed %llu (replay: %s --seed %llu -v --mutation %s)\n",
+			printf("raftsim: mutation %s caught at seed %llu (replay: %s --seed %llu -v [--figure8] --mutation %s)\n",
 			       mutations[i].name, (unsigned long long)seed, prog, (unsigned long long)seed,
 			       mutations[i].name);
 		} else {

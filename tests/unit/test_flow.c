@@ -146,6 +146,7 @@ static void check_stats_invariant(const struct flow_table *t)
 {
 	struct flow_stats s;
 
+	assert_int_equal(flow_check(t), 0);
 	flow_stats(t, &s);
 	assert_int_equal(s.inserts, s.removes + s.expired + s.evict_expired + s.evict_embryonic +
 					s.evict_established + flow_count(t));
@@ -702,14 +703,186 @@ static void test_single_packet_flows_evictable(void **state)
 
 /*
  * White box: the same bucket mapping as flow.c (4 key slots per flow, 8 per
- * bucket, fastrange on each half of the hash), to build keys that share their
- * only bucket and fill it.
+ * bucket; first bucket from the low word of the hash, signature from the top
+ * 16 bits, second bucket = (c(sig) - first) mod nb), to build keys that land
+ * in chosen buckets.
  */
-static int only_bucket(const struct flow_key *k, uint32_t cap, uint32_t bucket)
+static void buckets_of(const struct flow_key *k, uint32_t cap, uint32_t *b1, uint32_t *b2)
 {
 	uint64_t h = flow_hash(k), nb = ((uint64_t)cap * 4 + 7) / 8;
+	uint16_t sig = (uint16_t)(h >> 48);
+	uint32_t c;
 
-	return (((uint64_t)(uint32_t)h * nb) >> 32) == bucket && (((h >> 32) * nb) >> 32) == bucket;
+	sig = sig ? sig : 1;
+	c = (uint32_t)(((uint64_t)(sig * 0x9e3779b1u) * nb) >> 32);
+	*b1 = (uint32_t)(((uint64_t)(uint32_t)h * nb) >> 32);
+	*b2 = c >= *b1 ? c - *b1 : (uint32_t)(c + nb - *b1);
+}
+
+static int only_bucket(const struct flow_key *k, uint32_t cap, uint32_t bucket)
+{
+	uint32_t b1, b2;
+
+	buckets_of(k, cap, &b1, &b2);
+	return b1 == bucket && b2 == bucket;
+}
+
+/*
+ * Both buckets of a key full, but their occupants have room elsewhere: one is
+ * moved (cuckoo step) and nothing is evicted.
+ */
+static void test_bucket_displacement(void **state)
+{
+	const uint32_t cap = 64, X = 5, Y = 9;
+	struct rel_log *log = rel_new();
+	struct flow_table *t = flow_create(cap, NULL, rel_count, log);
+	struct flow_key all[17];
+	uint32_t na = 0, nbk = 0, b1, b2;
+	int have_k = 0;
+	struct flow_stats s;
+
+	(void)state;
+	/* all[0..7]: first bucket X, all[8..15]: first bucket Y (second ones elsewhere); all[16]: X
+	 * then Y. */
+	for (uint32_t n = 0; na < 8 || nbk < 8 || !have_k; n++) {
+		struct flow_key c = key_n(n, IPPROTO_TCP, 0);
+
+		buckets_of(&c, cap, &b1, &b2);
+		if (b1 == X && b2 != X && b2 != Y && na < 8)
+			all[na++] = c;
+		else if (b1 == Y && b2 != X && b2 != Y && nbk < 8)
+			all[8 + nbk++] = c;
+		else if (b1 == X && b2 == Y && !have_k) {
+			all[16] = c;
+			have_k = 1;
+		}
+	}
+	for (uint32_t i = 0; i < 17; i++)
+		ins_est(t, &all[i], 10, i);
+	assert_int_equal(flow_check(t), 0);
+	flow_stats(t, &s);
+	assert_int_equal(s.insert_fail, 0);
+	assert_int_equal(s.evict_embryonic + s.evict_expired + s.evict_established, 0);
+	assert_int_equal(log->calls, 0);
+	for (uint32_t i = 0; i < 17; i++) {
+		struct flow_entry *e = look(t, &all[i], 11, NULL);
+
+		assert_non_null(e);
+		assert_int_equal(e->svc_idx, i);
+	}
+	/* Removing them all leaves a clean index: everything can be inserted again. */
+	for (uint32_t i = 0; i < 17; i++)
+		assert_int_equal(flow_remove(t, look(t, &all[i], 11, NULL)), 0);
+	assert_int_equal(flow_count(t), 0);
+	for (uint32_t i = 0; i < 17; i++)
+		ins_est(t, &all[i], 12, i);
+	for (uint32_t i = 0; i < 17; i++)
+		assert_non_null(look(t, &all[i], 12, NULL));
+	check_stats_invariant(t);
+	flow_destroy(t);
+	free(log);
+}
+
+/*
+ * A key that overflowed to its second bucket goes back to its first when the
+ * second is full and the first has room again (the other direction of the
+ * cuckoo step), and the overflow count of its first bucket follows.
+ */
+static void test_bucket_move_back(void **state)
+{
+	const uint32_t cap = 64, X = 5, Z = 9, W = 13;
+	struct flow_table *t = flow_create(cap, NULL, NULL, NULL);
+	struct flow_key xs[8], p, zs[7], ws[8], k;
+	uint32_t nx = 0, nz = 0, nw = 0, b1, b2;
+	int have_p = 0, have_k = 0;
+	struct flow_stats s;
+
+	(void)state;
+	for (uint32_t n = 0; nx < 8 || nz < 7 || nw < 8 || !have_p || !have_k; n++) {
+		struct flow_key c = key_n(n, IPPROTO_UDP, 0);
+		int other;
+
+		buckets_of(&c, cap, &b1, &b2);
+		other = b2 != X && b2 != Z && b2 != W;
+		if (b1 == X && other && nx < 8)
+			xs[nx++] = c;
+		else if (b1 == Z && other && nz < 7)
+			zs[nz++] = c;
+		else if (b1 == W && other && nw < 8)
+			ws[nw++] = c;
+		else if (b1 == X && b2 == Z && !have_p) {
+			p = c;
+			have_p = 1;
+		} else if (b1 == Z && b2 == W && !have_k) {
+			k = c;
+			have_k = 1;
+		}
+	}
+	for (uint32_t i = 0; i < 8; i++)
+		assert_non_null(ins(t, &xs[i], 1, i));
+	assert_non_null(ins(t, &p, 1, 100)); /* X is full: p goes to Z */
+	assert_int_equal(flow_remove(t, look(t, &xs[0], 1, NULL)), 0);
+	for (uint32_t i = 0; i < 7; i++)
+		assert_non_null(ins(t, &zs[i], 1, 10 + i));
+	for (uint32_t i = 0; i < 8; i++)
+		assert_non_null(ins(t, &ws[i], 1, 20 + i));
+	/* Z and W are full; p, first in Z, moves back to X. */
+	assert_non_null(ins(t, &k, 1, 200));
+	assert_int_equal(flow_check(t), 0);
+	flow_stats(t, &s);
+	assert_int_equal(s.evict_embryonic + s.evict_expired + s.insert_fail, 0);
+	assert_int_equal(look(t, &p, 1, NULL)->svc_idx, 100);
+	assert_int_equal(look(t, &k, 1, NULL)->svc_idx, 200);
+	for (uint32_t i = 1; i < 8; i++)
+		assert_int_equal(look(t, &xs[i], 1, NULL)->svc_idx, i);
+	for (uint32_t i = 0; i < 7; i++)
+		assert_int_equal(look(t, &zs[i], 1, NULL)->svc_idx, 10 + i);
+	for (uint32_t i = 0; i < 8; i++)
+		assert_int_equal(look(t, &ws[i], 1, NULL)->svc_idx, 20 + i);
+	/* With p gone from X's overflow, removing it leaves every count at zero. */
+	assert_int_equal(flow_remove(t, look(t, &p, 1, NULL)), 0);
+	assert_int_equal(flow_check(t), 0);
+	flow_destroy(t);
+}
+
+/*
+ * nat at full capacity: every flow indexes two keys (half the index slots in
+ * use) and all are established, so nothing may be evicted: every insert and
+ * every reverse key must still find room.
+ */
+static void test_full_nat_load(void **state)
+{
+	const uint32_t cap = 100000;
+	struct flow_table *t = flow_create(cap, NULL, NULL, NULL);
+	struct flow_stats s;
+
+	(void)state;
+	for (uint32_t i = 0; i < cap; i++) {
+		struct flow_key k = key_n(i, i % 3 ? IPPROTO_TCP : IPPROTO_UDP, (int)(i % 5 == 0));
+		struct flow_key r = rev_n(i % 16, (uint16_t)(1024 + i / 16), k.proto);
+		struct flow_entry *e = flow_insert(t, &k, flow_hash(&k), 1);
+
+		assert_non_null(e);
+		assert_int_equal(flow_set_reverse(t, e, &r, flow_hash(&r)), 0);
+		flow_touch(e, 1);
+		flow_touch(e, 1);
+		e->svc_idx = i;
+	}
+	assert_int_equal(flow_count(t), cap);
+	flow_stats(t, &s);
+	assert_int_equal(s.insert_fail + s.rev_nospace, 0);
+	check_stats_invariant(t);
+	for (uint32_t i = 0; i < cap; i += 7) {
+		struct flow_key k = key_n(i, i % 3 ? IPPROTO_TCP : IPPROTO_UDP, (int)(i % 5 == 0));
+		struct flow_key r = rev_n(i % 16, (uint16_t)(1024 + i / 16), k.proto);
+		int dir;
+
+		assert_int_equal(look(t, &k, 2, &dir)->svc_idx, i);
+		assert_int_equal(dir, FLOW_DIR_FWD);
+		assert_int_equal(look(t, &r, 2, &dir)->svc_idx, i);
+		assert_int_equal(dir, FLOW_DIR_REV);
+	}
+	flow_destroy(t);
 }
 
 static void test_bucket_full(void **state)
@@ -941,6 +1114,7 @@ static void test_lookup_burst(void **state)
 		expect += i % 10 == 0;
 	}
 	assert_int_equal(log->calls - calls0, expect);
+	check_stats_invariant(t);
 	flow_destroy(t);
 	free(log);
 }
@@ -1240,6 +1414,8 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 		}
 		assert_int_equal(flow_count(t), m->count);
 		assert_true(m->count <= cap);
+		if (n % 1000 == 0)
+			assert_int_equal(flow_check(t), 0);
 		if (m->count > max_count)
 			max_count = m->count;
 	}
@@ -1334,6 +1510,9 @@ int main(void)
 	    cmocka_unit_test(test_syn_flood_full),
 	    cmocka_unit_test(test_single_packet_flows_evictable),
 	    cmocka_unit_test(test_bucket_full),
+	    cmocka_unit_test(test_bucket_displacement),
+	    cmocka_unit_test(test_bucket_move_back),
+	    cmocka_unit_test(test_full_nat_load),
 	    cmocka_unit_test(test_reverse),
 	    cmocka_unit_test(test_lookup_burst),
 	    cmocka_unit_test(test_model_roomy),

@@ -585,6 +585,84 @@ static void test_burst_equals_single(void **state)
 	fx_free(b);
 }
 
+/*
+ * fwd_burst under table pressure: a table so small that new flows evict
+ * embryonic ones, which other packets of the same burst looked up ahead,
+ * and flows repeated inside a burst. Mixed frames: inline-parsed (plain,
+ * tagged) and fallback (IPv4 options). Every verdict, byte, counter and the
+ * table itself must match packet-by-packet processing.
+ */
+static void test_burst_under_pressure(void **state)
+{
+	static uint8_t mem_a[FWD_BURST_MAX][HEADROOM + PB_MAX_FRAME];
+	static uint8_t mem_b[FWD_BURST_MAX][HEADROOM + PB_MAX_FRAME];
+	struct rw_buf ba[FWD_BURST_MAX], bb[FWD_BURST_MAX];
+	struct fwd_result ra[FWD_BURST_MAX], rb[FWD_BURST_MAX];
+	uint64_t seed = 99;
+	struct pb_spec s;
+
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		uint8_t m = mode ? FWD_MODE_NAT : FWD_MODE_DSR;
+		struct fx *a = fx_new(m, 24, 20000, 20999);
+		struct fx *b = fx_new(m, 24, 20000, 20999);
+		unsigned tx = 0, evicted_any = 0;
+
+		for (int round = 0; round < 200; round++) {
+			for (unsigned i = 0; i < FWD_BURST_MAX; i++) {
+				seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+				unsigned x = (unsigned)(seed >> 33);
+				client_syn(&s, x % 40, (uint16_t)(1000 + x % 40));
+				if (x & 0x100)
+					s.tcp_flags = PKT_TCP_ACK;
+				if ((x >> 10) % 5 == 0) {
+					s.vlans = 1;
+					s.vlan_tci = 7;
+				}
+				if ((x >> 13) % 7 == 0)
+					s.ip4_opts_len = 4;
+				uint32_t n = pb_build(&s, mem_a[i] + HEADROOM, PB_MAX_FRAME);
+				assert_true(n > 0);
+				memcpy(mem_b[i] + HEADROOM, mem_a[i] + HEADROOM, n);
+				ba[i] = (struct rw_buf){mem_a[i] + HEADROOM, n, HEADROOM};
+				bb[i] = (struct rw_buf){mem_b[i] + HEADROOM, n, HEADROOM};
+			}
+			uint64_t now = SEC + (uint64_t)round * 1000;
+			fwd_burst(a->st, &a->w, ba, FWD_BURST_MAX, now, ra);
+			for (unsigned i = 0; i < FWD_BURST_MAX; i++)
+				fwd_packet(b->st, &b->w, &bb[i], now, &rb[i]);
+			for (unsigned i = 0; i < FWD_BURST_MAX; i++) {
+				assert_int_equal(ra[i].verdict, rb[i].verdict);
+				assert_int_equal(ra[i].drop, rb[i].drop);
+				assert_int_equal(ra[i].backend, rb[i].backend);
+				assert_int_equal(ba[i].len, bb[i].len);
+				assert_memory_equal(ba[i].data, bb[i].data, ba[i].len);
+				tx += ra[i].verdict == FWD_TX;
+			}
+			assert_int_equal(flow_count(a->flows), flow_count(b->flows));
+			assert_int_equal(flow_check(a->flows), 0);
+		}
+		struct flow_stats sa, sb;
+		flow_stats(a->flows, &sa);
+		flow_stats(b->flows, &sb);
+		assert_memory_equal(&sa, &sb, sizeof(sa));
+		evicted_any = sa.evict_embryonic > 0;
+		for (uint32_t c = 0; c < a->st->n_counters; c++) {
+			struct fwd_counter ca, cb;
+			fwd_counter_sum(a->st, c, &ca);
+			fwd_counter_sum(b->st, c, &cb);
+			assert_memory_equal(&ca, &cb, sizeof(ca));
+		}
+		assert_memory_equal(a->w.drops, b->w.drops, sizeof(a->w.drops));
+		assert_int_equal(a->w.flow_releases, b->w.flow_releases);
+		/* the scenario really had evictions, and forwarded traffic */
+		assert_true(evicted_any);
+		assert_true(tx > 1000);
+		fx_free(a);
+		fx_free(b);
+	}
+}
+
 /* Two nodes, specs listed in different orders: same backend for every flow. */
 static void test_nodes_agree(void **state)
 {
@@ -624,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_exceptions),
 		cmocka_unit_test(test_snat_exhaustion),
 		cmocka_unit_test(test_burst_equals_single),
+		cmocka_unit_test(test_burst_under_pressure),
 		cmocka_unit_test(test_nodes_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,21 @@ static int parse_copy(const uint8_t *f, uint32_t len, struct pkt_info *pi)
 	return rc;
 }
 
+/* Parse an exact-size copy, and when that works the packet an ICMP error quotes. */
+static int parse_inner_copy(const uint8_t *f, uint32_t len, struct pkt_info *pi,
+			    struct pkt_info *inner, int *inner_rc)
+{
+	uint8_t *c = malloc(len ? len : 1);
+	int rc;
+
+	assert_non_null(c);
+	memcpy(c, f, len);
+	rc = pkt_parse(c, len, pi);
+	*inner_rc = rc ? rc : pkt_parse_icmp_inner(c, pi, inner);
+	free(c);
+	return rc;
+}
+
 static uint32_t build(const struct pb_spec *s, uint8_t *f)
 {
 	uint32_t n = pb_build(s, f, PB_MAX_FRAME);
@@ -655,6 +670,192 @@ static void test_errors(void **state)
 	assert_int_equal(parse_copy(f, 14 + 39, &pi), PKT_ERR_L3_TRUNC);
 }
 
+/* An ICMP error from a router, quoting qlen bytes of the IP packet at q + 14 (an untagged frame).
+ */
+static uint32_t icmp_error(uint8_t *f, const uint8_t *q, uint32_t qlen, int fam, uint8_t type,
+			   uint8_t code, uint32_t min_len)
+{
+	struct pb_spec s;
+
+	pb_init(&s, fam);
+	s.proto = fam == ADDR_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	s.src = pb_addr(fam == ADDR_V4 ? "192.0.2.254" : "2001:db8::fe");
+	s.dst = pb_addr(fam == ADDR_V4 ? "203.0.113.10" : "2001:db8:5::10");
+	s.icmp_type = type;
+	s.icmp_code = code;
+	s.icmp_seq = 1400; /* the next-hop MTU for "fragmentation needed" / "packet too big" */
+	s.payload = q + 14;
+	s.payload_len = qlen;
+	s.min_len = min_len;
+	return build(&s, f);
+}
+
+static void test_icmp_inner(void **state)
+{
+	struct pb_spec s;
+	struct pkt_info pi, in;
+	uint8_t q[PB_MAX_FRAME], f[PB_MAX_FRAME];
+	uint32_t n, qn;
+	int irc;
+
+	(void)state;
+	/* the VIP's reply (backend -> client in dsr) was too big for a router */
+	pb_init(&s, ADDR_V4);
+	s.src = pb_addr("203.0.113.10");
+	s.dst = pb_addr("198.51.100.7");
+	s.sport = 443;
+	s.dport = 5555;
+	s.df = true;
+	s.payload_len = 1000;
+	qn = build(&s, q);
+	n = icmp_error(f, q, 28, ADDR_V4, 3, 4, 0); /* RFC 792: header + 8 bytes */
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(pi.icmp_type, 3);
+	assert_int_equal(irc, 0);
+	assert_int_equal(in.l3, PKT_L3_IPV4);
+	assert_int_equal(in.l3_off, 14 + 20 + 8);
+	assert_int_equal(in.l3_len, 28);
+	assert_int_equal(in.l4_off, 14 + 20 + 8 + 20);
+	assert_int_equal(in.l4_len, 8);
+	assert_int_equal(in.l4_proto, IPPROTO_TCP);
+	assert_int_equal(in.sport, 443);
+	assert_int_equal(in.dport, 5555);
+	assert_int_equal(in.l4_hlen, 0);
+	assert_int_equal(in.tcp_flags, 0);
+	assert_int_equal(in.frag, PKT_FRAG_NONE);
+	assert_addr(&in.src, "203.0.113.10");
+	assert_addr(&in.dst, "198.51.100.7");
+	assert_int_equal(in.ethertype, PKT_ETHERTYPE_IPV4);
+
+	/* a longer quote; Ethernet padding after the outer packet is not quote */
+	n = icmp_error(f, q, 548, ADDR_V4, 3, 4, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, 0);
+	assert_int_equal(in.l3_len, 548);
+	n = icmp_error(f, q, 20 + 4, ADDR_V4, 11, 0, 80);
+	assert_int_equal(n, 80);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, 0);
+	assert_int_equal(in.l3_len, 24);
+	assert_int_equal(in.dport, 5555);
+
+	/* quotes too short to identify the flow */
+	n = icmp_error(f, q, 20 + 3, ADDR_V4, 3, 4, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_L4_TRUNC);
+	n = icmp_error(f, q, 19, ADDR_V4, 3, 4, 60);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_L3_TRUNC);
+	n = icmp_error(f, q, 0, ADDR_V4, 3, 4, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_L3_TRUNC);
+
+	/* not errors */
+	n = icmp_error(f, q, 28, ADDR_V4, 8, 0, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_NOT_ICMP_ERROR);
+	assert_int_equal(parse_inner_copy(q, qn, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_NOT_ICMP_ERROR);
+
+	/* a quoted later fragment: no ports */
+	{
+		uint8_t g[PB_MAX_FRAME];
+		uint32_t gn = pb_fragment(q, qn, 1000, 20, false, 0, g, sizeof(g));
+
+		assert_true(gn > 0);
+		n = icmp_error(f, g, gn - 14, ADDR_V4, 11, 1, 0);
+		assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+		assert_int_equal(irc, 0);
+		assert_int_equal(in.frag, PKT_FRAG_LATER);
+		assert_int_equal(in.sport, 0);
+	}
+
+	/* a time exceeded quoting an echo request: the identifier */
+	pb_init(&s, ADDR_V4);
+	s.proto = IPPROTO_ICMP;
+	s.icmp_id = 0x7777;
+	s.payload_len = 32;
+	qn = build(&s, q);
+	n = icmp_error(f, q, 28, ADDR_V4, 11, 0, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, 0);
+	assert_int_equal(in.l4_proto, IPPROTO_ICMP);
+	assert_int_equal(in.icmp_type, 8);
+	assert_int_equal(in.icmp_id, 0x7777);
+
+	/* IPv6 packet too big, quoting a UDP datagram behind a hop-by-hop header */
+	pb_init(&s, ADDR_V6);
+	s.proto = IPPROTO_UDP;
+	s.src = pb_addr("2001:db8:5::10");
+	s.dst = pb_addr("2001:db8:9::7");
+	s.sport = 4433;
+	s.dport = 61000;
+	s.n_ext = 1;
+	s.ext[0] = (struct pb_ext){0, 0};
+	s.payload_len = 1300;
+	s.vlans = 1;
+	s.vlan_tci = 12;
+	qn = build(&s, q);
+	/* q has one tag: q + 4 + 14 is its IP packet */
+	n = icmp_error(f, q + 4, 1232, ADDR_V6, 2, 0, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, 0);
+	assert_int_equal(pi.l3_len, 1280);
+	assert_int_equal(in.l3, PKT_L3_IPV6);
+	assert_int_equal(in.l3_off, 14 + 40 + 8);
+	assert_int_equal(in.l3_len, 1232);
+	assert_int_equal(in.l4_off, 14 + 40 + 8 + 48);
+	assert_int_equal(in.l4_proto, IPPROTO_UDP);
+	assert_int_equal(in.sport, 4433);
+	assert_int_equal(in.dport, 61000);
+	assert_addr(&in.src, "2001:db8:5::10");
+	assert_addr(&in.dst, "2001:db8:9::7");
+	/* a quote that stops inside the extension header */
+	n = icmp_error(f, q + 4, 44, ADDR_V6, 2, 0, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_EXT_TRUNC);
+	/* an IPv4 packet quoted in ICMPv6 */
+	pb_init(&s, ADDR_V4);
+	qn = build(&s, q);
+	n = icmp_error(f, q, 40, ADDR_V6, 1, 3, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_IPV6_BAD);
+	/* ICMPv6 informational messages are not errors */
+	n = icmp_error(f, q, 28, ADDR_V6, 129, 0, 0);
+	assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+	assert_int_equal(irc, PKT_ERR_NOT_ICMP_ERROR);
+
+	/* every quote length: the flow is found exactly when its ports are quoted */
+	for (int fam = ADDR_V4; fam <= ADDR_V6; fam += 2) {
+		uint32_t need = fam == ADDR_V4 ? 28 + 4 : 40 + 8 + 4;
+
+		pb_init(&s, fam);
+		s.proto = IPPROTO_UDP;
+		s.sport = 7;
+		s.dport = 9;
+		s.payload_len = 64;
+		if (fam == ADDR_V6) {
+			s.n_ext = 1;
+			s.ext[0] = (struct pb_ext){60, 0};
+		} else {
+			s.ip4_opts_len = 8;
+		}
+		qn = build(&s, q);
+		for (uint32_t ql = 0; ql <= qn - 14; ql++) {
+			n = icmp_error(f, q, ql, fam, fam == ADDR_V4 ? 3 : 1, 0, 0);
+			assert_int_equal(parse_inner_copy(f, n, &pi, &in, &irc), 0);
+			if (ql < need) {
+				assert_true(irc < 0);
+				continue;
+			}
+			assert_int_equal(irc, 0);
+			assert_int_equal(in.l3_len, ql);
+			assert_int_equal(in.sport, 7);
+			assert_int_equal(in.dport, 9);
+		}
+	}
+}
+
 static void test_other(void **state)
 {
 	static const uint8_t lldp[10] = {2, 7, 4, 0, 1, 2, 3, 4, 5, 0};
@@ -758,7 +959,7 @@ static unsigned add_frag(struct sample *v, unsigned n, const char *name, const s
 static unsigned samples(struct sample *v)
 {
 	struct pb_spec s;
-	unsigned n = 0;
+	unsigned n = 0, syn6;
 
 	pb_init(&s, ADDR_V4);
 	s.payload_len = 6;
@@ -799,6 +1000,12 @@ static unsigned samples(struct sample *v)
 	s.icmp_code = 4;
 	s.icmp_seq = 1400;
 	n = add(v, n, "v4-icmp-fragneeded", &s);
+	/* with a real quote: the first 28 bytes of the IP packet of sample 0 */
+	s.payload = v[0].f + 14;
+	s.payload_len = 28;
+	n = add(v, n, "v4-icmp-fragneeded-quote", &s);
+	s.payload = NULL;
+	s.payload_len = 16;
 	s.proto = 47;
 	n = add(v, n, "v4-gre", &s);
 	s.proto = IPPROTO_UDP;
@@ -810,6 +1017,7 @@ static unsigned samples(struct sample *v)
 
 	pb_init(&s, ADDR_V6);
 	s.payload_len = 6;
+	syn6 = n;
 	n = add(v, n, "v6-tcp-syn", &s);
 	s.vlans = 1;
 	n = add(v, n, "v6-tcp-vlan", &s);
@@ -837,6 +1045,13 @@ static unsigned samples(struct sample *v)
 	s.icmp_id = 4242;
 	s.payload_len = 8;
 	n = add(v, n, "v6-icmp-echo", &s);
+	s.icmp_type = 2; /* packet too big, quoting "v6-tcp-syn" */
+	s.icmp_seq = 1280;
+	s.payload = v[syn6].f + 14;
+	s.payload_len = 40 + 20 + 6;
+	n = add(v, n, "v6-icmp-ptb-quote", &s);
+	s.payload = NULL;
+	s.icmp_seq = 0;
 	s.icmp_type = 135; /* neighbour solicitation */
 	s.icmp_id = 0;
 	s.payload_len = 16;
@@ -905,20 +1120,24 @@ static void test_every_truncation(void **state)
 	n = samples(v);
 	assert_true(n >= 30);
 	for (unsigned i = 0; i < n; i++) {
-		struct pkt_info full, pi;
+		struct pkt_info full, pi, full_in, in;
+		int full_irc, irc;
 
-		assert_int_equal(parse_copy(v[i].f, v[i].len, &full), v[i].expect);
+		assert_int_equal(parse_inner_copy(v[i].f, v[i].len, &full, &full_in, &full_irc),
+				 v[i].expect);
 		if (v[i].expect)
 			continue;
 		for (uint32_t len = 0; len < v[i].len; len++) {
-			int rc = parse_copy(v[i].f, len, &pi);
+			int rc = parse_inner_copy(v[i].f, len, &pi, &in, &irc);
 
 			if (rc == 0) {
-				/* only cutting what no header claims may succeed, with the same
-				 * result */
+				/* only cutting what no header claims may succeed, alike */
 				assert_true(full.l3 == PKT_L3_OTHER || is_padded(&v[i], &full));
 				assert_true(len >= (uint32_t)full.l3_off + full.l3_len);
 				assert_pi_eq(&pi, &full);
+				assert_int_equal(irc, full_irc);
+				if (irc == 0)
+					assert_pi_eq(&in, &full_in);
 			} else {
 				assert_true(rc < 0 && rc >= -PKT_ERR_MAX);
 			}
@@ -957,11 +1176,30 @@ static void check_invariants(const struct pkt_info *pi, uint32_t len)
 	}
 }
 
+/* What a successful pkt_parse_icmp_inner() promises about the quote. */
+static void check_inner(const struct pkt_info *pi, const struct pkt_info *in)
+{
+	uint32_t end = (uint32_t)pi->l3_off + pi->l3_len;
+
+	assert_true(in->l3 == PKT_L3_IPV4 || in->l3 == PKT_L3_IPV6);
+	assert_int_equal(in->l3 == PKT_L3_IPV6, pi->l3 == PKT_L3_IPV6);
+	assert_int_equal(in->l3_off, pi->l4_off + 8);
+	assert_true((uint64_t)in->l3_off + in->l3_len <= end);
+	assert_true(in->l4_off >= in->l3_off + (in->l3 == PKT_L3_IPV4 ? 20 : 40));
+	assert_int_equal((uint64_t)in->l4_off + in->l4_len, (uint64_t)in->l3_off + in->l3_len);
+	assert_int_equal(in->l4_hlen, 0);
+	assert_int_equal(in->vlans, pi->vlans);
+	if (in->frag == PKT_FRAG_LATER)
+		assert_true(in->sport == 0 && in->dport == 0);
+	else if (in->l4_proto == IPPROTO_TCP || in->l4_proto == IPPROTO_UDP)
+		assert_true(in->l4_len >= 4);
+}
+
 static void test_random_mutations(void **state)
 {
 	struct sample *v = calloc(N_SAMPLES, sizeof(*v));
 	uint8_t f[300];
-	unsigned n, ok = 0, bad = 0;
+	unsigned n, ok = 0, bad = 0, inner_ok = 0;
 
 	(void)state;
 	assert_non_null(v);
@@ -971,8 +1209,8 @@ static void test_random_mutations(void **state)
 		const struct sample *x = &v[rng_below(n)];
 		uint32_t len = x->len;
 		unsigned k = 1 + rng_below(4);
-		struct pkt_info pi;
-		int rc;
+		struct pkt_info pi, in;
+		int rc, irc;
 
 		memcpy(f, x->f, len);
 		for (unsigned j = 0; j < k; j++) {
@@ -995,17 +1233,94 @@ static void test_random_mutations(void **state)
 		}
 		if (rng_below(4) == 0)
 			len = rng_below(len + 1);
-		rc = parse_copy(f, len, &pi);
+		rc = parse_inner_copy(f, len, &pi, &in, &irc);
 		if (rc == 0) {
 			check_invariants(&pi, len);
 			ok++;
+			if (irc == 0) {
+				check_inner(&pi, &in);
+				inner_ok++;
+			} else {
+				assert_true(irc < 0 && irc >= -PKT_ERR_MAX);
+			}
 		} else {
 			assert_true(rc < 0 && rc >= -PKT_ERR_MAX);
 			bad++;
 		}
 	}
 	/* both outcomes must actually be exercised */
-	assert_true(ok > 1000 && bad > 1000);
+	assert_true(ok > 1000 && bad > 1000 && inner_ok > 100);
+	free(v);
+}
+
+/*
+ * pkt_parse_fast() must be pkt_parse() exactly: same result on every frame,
+ * the same pkt_info when it parses, and pkt_fast_check() may only claim
+ * frames that pkt_parse() accepts. Mutated samples (and their truncations)
+ * cover both the inline path and the fallback; each parse runs on an
+ * exact-size heap copy, so ASan sees any read past the frame.
+ */
+static void test_parse_fast_same(void **state)
+{
+	struct sample *v = calloc(N_SAMPLES, sizeof(*v));
+	uint8_t f[300];
+	unsigned n, fast4 = 0, fast6 = 0, fast_vlan = 0, fast_udp = 0, slow_ok = 0, bad = 0;
+
+	(void)state;
+	assert_non_null(v);
+	n = samples(v);
+	rng_state = 777;
+	for (unsigned it = 0; it < 60000; it++) {
+		const struct sample *x = &v[rng_below(n)];
+		uint32_t len = x->len;
+		struct pkt_info a, b, c;
+		struct pkt_fast pf;
+		uint8_t *buf;
+		int ra, rb, fast;
+
+		memcpy(f, x->f, len);
+		/* a third unchanged, so that the inline path is well exercised */
+		for (unsigned j = 0, k = rng_below(3) ? 1 + rng_below(3) : 0; j < k; j++) {
+			uint32_t at = 12 + rng_below(len > 80 ? 68 : len - 12);
+			f[at] = rng_below(2) ? (uint8_t)rng() : f[at] ^ (uint8_t)(1u << rng_below(8));
+		}
+		if (rng_below(5) == 0)
+			len = rng_below(len + 1);
+		buf = malloc(len ? len : 1);
+		assert_non_null(buf);
+		memcpy(buf, f, len);
+		memset(&a, 0xa5, sizeof(a));
+		memset(&b, 0x5a, sizeof(b));
+		memset(&c, 0x33, sizeof(c));
+		ra = pkt_parse(buf, len, &a);
+		rb = pkt_parse_fast(buf, len, &b);
+		fast = pkt_fast_check(buf, len, &pf);
+		assert_int_equal(ra, rb);
+		if (ra == 0)
+			assert_pi_eq(&a, &b);
+		if (fast) {
+			assert_int_equal(ra, 0);
+			pkt_fast_fill(buf, &pf, &c);
+			assert_pi_eq(&a, &c);
+			assert_int_equal(pf.l3_off, a.l3_off);
+			assert_int_equal(pf.l4_off, a.l4_off);
+			assert_int_equal(pf.l4_proto, a.l4_proto);
+			assert_int_equal(pf.tcp_flags, a.tcp_flags);
+			assert_int_equal(a.frag, PKT_FRAG_NONE);
+			fast4 += a.l3 == PKT_L3_IPV4;
+			fast6 += a.l3 == PKT_L3_IPV6;
+			fast_vlan += a.vlans == 1;
+			fast_udp += a.l4_proto == IPPROTO_UDP;
+		} else if (ra == 0) {
+			slow_ok++;
+		} else {
+			bad++;
+		}
+		free(buf);
+	}
+	/* every branch exercised: v4, v6, tagged, UDP inline; the fallback both ways */
+	assert_true(fast4 > 1000 && fast6 > 1000 && fast_vlan > 200 && fast_udp > 500);
+	assert_true(slow_ok > 1000 && bad > 1000);
 	free(v);
 }
 
@@ -1057,10 +1372,12 @@ int main(void)
 	    cmocka_unit_test(test_fragments_v6),
 	    cmocka_unit_test(test_padding_ignored),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_icmp_inner),
 	    cmocka_unit_test(test_other),
 	    cmocka_unit_test(test_err_str),
 	    cmocka_unit_test(test_every_truncation),
 	    cmocka_unit_test(test_random_mutations),
+	    cmocka_unit_test(test_parse_fast_same),
 	    cmocka_unit_test(test_corpus_seeds),
 	};
 

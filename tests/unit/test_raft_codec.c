@@ -160,7 +160,8 @@ static void test_roundtrip_every_type(void **state)
 			for (uint32_t i = 0; i < d.n_entries; i++)
 				if (d.entries[i].len)
 					assert_true(d.entries[i].data > b &&
-						    d.entries[i].data + d.entries[i].len <= b + len);
+						    d.entries[i].data + d.entries[i].len <=
+							b + len);
 			/* Canonical: re-encoding gives the same bytes. */
 			b2 = encode(&d, &len2);
 			assert_int_equal(len2, len);
@@ -487,13 +488,10 @@ static void test_mutations_never_crash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_every_type),
-		cmocka_unit_test(test_fixed_layout),
-		cmocka_unit_test(test_every_truncation_fails),
-		cmocka_unit_test(test_distinct_errors),
-		cmocka_unit_test(test_encode_errors),
-		cmocka_unit_test(test_stream_split),
-		cmocka_unit_test(test_mutations_never_crash),
+	    cmocka_unit_test(test_roundtrip_every_type),   cmocka_unit_test(test_fixed_layout),
+	    cmocka_unit_test(test_every_truncation_fails), cmocka_unit_test(test_distinct_errors),
+	    cmocka_unit_test(test_encode_errors),	   cmocka_unit_test(test_stream_split),
+	    cmocka_unit_test(test_mutations_never_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

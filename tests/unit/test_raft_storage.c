@@ -293,8 +293,7 @@ static struct raft_storage *open_ok(const char *d, const struct raft_storage_opt
 	return st;
 }
 
-static void reopen_check(const char *d, const struct raft_storage_options *o,
-			 const struct model *m)
+static void reopen_check(const char *d, const struct raft_storage_options *o, const struct model *m)
 {
 	struct raft_storage_loaded ld;
 	struct raft_storage *st = open_ok(d, o, &ld);
@@ -328,9 +327,9 @@ static void test_crc32c(void **state)
 	assert_int_equal(raft_storage_crc32c(0, inc, 32), 0x46DD794Eu);
 	/* Running value: any split gives the one-shot result. */
 	for (size_t cut = 0; cut <= 32; cut++)
-		assert_int_equal(raft_storage_crc32c(raft_storage_crc32c(0, inc, cut), inc + cut,
-						     32 - cut),
-				 0x46DD794Eu);
+		assert_int_equal(
+		    raft_storage_crc32c(raft_storage_crc32c(0, inc, cut), inc + cut, 32 - cut),
+		    0x46DD794Eu);
 }
 
 static void test_roundtrip(void **state)
@@ -445,7 +444,7 @@ static void test_argument_checks(void **state)
 	assert_int_equal(raft_storage_truncate_suffix(st, 4), -EINVAL); /* committed */
 	assert_int_equal(raft_storage_truncate_suffix(st, 0), -EINVAL);
 	assert_int_equal(raft_storage_truncate_suffix(st, 99), 0); /* beyond: no-op */
-	assert_int_equal(raft_storage_compact(st, 1), -EINVAL);     /* no snapshot */
+	assert_int_equal(raft_storage_compact(st, 1), -EINVAL);	   /* no snapshot */
 	assert_int_equal(raft_storage_save_snapshot(st, 0, 1, NULL, 0, NULL, 0), -EINVAL);
 	assert_int_equal(raft_storage_save_snapshot(st, 3, 0, NULL, 0, NULL, 0), -EINVAL);
 	assert_int_equal(raft_storage_save_snapshot(st, 3, 1, NULL, 5, NULL, 0), -EINVAL);
@@ -562,6 +561,24 @@ static void test_compaction(void **state)
 	assert_int_equal(raft_storage_sync(st), 0);
 	raft_storage_close(st);
 	reopen_check(d, &o, &m);
+
+	/* Now the newest snapshot is damaged and the log no longer reaches back
+	 * to the previous one: refuse, and say why. */
+	{
+		char path[512], err[512];
+		size_t n;
+		uint8_t *b;
+		snprintf(path, sizeof(path), "%s/snap-%020" PRIu64 "-%020d.snap", d, m.snap, 3);
+		b = read_whole(path, &n);
+		b[n - 1] ^= 1;
+		write_whole(path, b, n);
+		free(b);
+		st = NULL;
+		assert_int_equal(raft_storage_open(d, &o, &st, &ld, err, sizeof(err)), -EBADMSG);
+		assert_null(st);
+		assert_non_null(strstr(err, "missing"));
+		assert_non_null(strstr(err, "checksum mismatch"));
+	}
 	rm_dir(d);
 }
 
@@ -589,9 +606,8 @@ static void test_snapshots(void **state)
 	assert_int_equal(raft_storage_save_snapshot(st, 4, 1, conf, 10, data, 100), 0);
 	assert_int_equal(raft_storage_save_snapshot(st, 6, 1, conf, 20, data, 200), 0);
 	assert_int_equal(raft_storage_save_snapshot(st, 6, 1, conf, 20, data, 200), -EINVAL);
-	assert_int_equal(raft_storage_save_snapshot(st, 8, 1, conf, sizeof(conf), data,
-						    sizeof(data)),
-			 0);
+	assert_int_equal(
+	    raft_storage_save_snapshot(st, 8, 1, conf, sizeof(conf), data, sizeof(data)), 0);
 	m.snap = 8;
 	m.snap_term = 1;
 	assert_int_equal(count_files(d, "snap-"), 2); /* the newest two */
@@ -688,11 +704,11 @@ static void test_snapshot_beyond_log(void **state)
 struct crash_case {
 	char *dir;
 	struct model acked, full;
-	char seg[512];       /* last segment file */
+	char seg[512];	     /* last segment file */
 	size_t batch_start;  /* offset in it where the crash batch begins */
 	int new_segment;     /* the crash batch created that file */
 	uint64_t trunc_from; /* 0, or the truncation the crash batch starts with */
-	size_t n_new;        /* entries in the crash batch */
+	size_t n_new;	     /* entries in the crash batch */
 	uint64_t new_term, new_salt;
 	struct raft_storage_options o;
 };
@@ -734,7 +750,8 @@ static struct crash_case *build_case(uint64_t seed)
 		memcpy(before, c->seg, sizeof(before));
 		c->full = c->acked;
 		if (rnd(&s, 3) == 0 && c->full.last > c->full.hs.commit + 1) {
-			c->trunc_from = c->full.last - rnd(&s, c->full.last - c->full.hs.commit - 1);
+			c->trunc_from =
+			    c->full.last - rnd(&s, c->full.last - c->full.hs.commit - 1);
 			assert_int_equal(raft_storage_truncate_suffix(st, c->trunc_from), 0);
 			c->full.last = c->trunc_from - 1;
 			term++;
@@ -1262,8 +1279,7 @@ static void test_unknown_version(void **state)
 	where[0] = 1;
 	for (int i = 0; i < 8; i++)
 		where[8 + i] = (uint8_t)(r[1].off >> (8 * i));
-	crc = raft_storage_crc32c(raft_storage_crc32c(0, where, 16), b + r[1].off,
-				  r[1].total - 4);
+	crc = raft_storage_crc32c(raft_storage_crc32c(0, where, 16), b + r[1].off, r[1].total - 4);
 	for (int i = 0; i < 4; i++)
 		b[r[1].off + r[1].total - 4 + i] = (uint8_t)(crc >> (8 * i));
 	write_whole(path, b, n);
@@ -1277,23 +1293,23 @@ static void test_unknown_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_unsynced_is_lost),
-		cmocka_unit_test(test_argument_checks),
-		cmocka_unit_test(test_truncate_suffix),
-		cmocka_unit_test(test_compaction),
-		cmocka_unit_test(test_snapshots),
-		cmocka_unit_test(test_snapshot_beyond_log),
-		cmocka_unit_test(test_recovery_random_cuts),
-		cmocka_unit_test(test_flip_nonfinal_refused),
-		cmocka_unit_test(test_flip_final_record),
-		cmocka_unit_test(test_flip_unacked_last_entry),
-		cmocka_unit_test(test_hole_in_last_batch),
-		cmocka_unit_test(test_torn_tail_with_stale_copy),
-		cmocka_unit_test(test_torn_new_segment),
-		cmocka_unit_test(test_missing_and_leftover_segments),
-		cmocka_unit_test(test_unknown_version),
+	    cmocka_unit_test(test_crc32c),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_unsynced_is_lost),
+	    cmocka_unit_test(test_argument_checks),
+	    cmocka_unit_test(test_truncate_suffix),
+	    cmocka_unit_test(test_compaction),
+	    cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_snapshot_beyond_log),
+	    cmocka_unit_test(test_recovery_random_cuts),
+	    cmocka_unit_test(test_flip_nonfinal_refused),
+	    cmocka_unit_test(test_flip_final_record),
+	    cmocka_unit_test(test_flip_unacked_last_entry),
+	    cmocka_unit_test(test_hole_in_last_batch),
+	    cmocka_unit_test(test_torn_tail_with_stale_copy),
+	    cmocka_unit_test(test_torn_new_segment),
+	    cmocka_unit_test(test_missing_and_leftover_segments),
+	    cmocka_unit_test(test_unknown_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
