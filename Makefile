@@ -25,7 +25,16 @@ CFLAGS_release := $(BASE_CFLAGS) -O3 -march=native -DNDEBUG
 LDLIBS_plain := -levent -lm -lpthread
 LDLIBS_asan := $(LDLIBS_plain)
 LDLIBS_release := $(LDLIBS_plain)
-TEST_LDLIBS := -lcmocka
+TEST_LDLIBS := -lcmocka -lconfig
+
+# DPDK: only the glue (dataplane/dpdk_*.c) and the daemon see its headers, as
+# system headers (our warnings are not theirs). pkg-config runs in the sub-make
+# that make test / make run start after make deps, so a fresh machine works.
+DPDK_CFLAGS = $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
+DPDK_LIBS = $(shell pkg-config --libs libdpdk 2>/dev/null)
+DPDK_SRCS := $(wildcard dataplane/dpdk_*.c)
+# fulcrumd: controlplane/main.c + controlplane/ev_*.c + the DPDK glue + the library.
+FULCRUMD_SRCS := $(strip $(wildcard controlplane/main.c) $(wildcard controlplane/ev_*.c) $(DPDK_SRCS))
 
 # The pure library: dataplane core (DPDK glue files are dataplane/dpdk_*.c and
 # are not part of it), raft, and the controlplane files that need no event loop.
@@ -71,7 +80,19 @@ $(BUILD)/$(1)/tests/raftsim: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(SIM_SRCS))
 
 $(BUILD)/$(1)/bin/%: $(BUILD)/$(1)/obj/tools/%.o $(BUILD)/$(1)/libfulcrum.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1)) -lconfig -lcurl -ljansson
+
+$(BUILD)/$(1)/obj/dataplane/dpdk_%.o: dataplane/dpdk_%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$(DPDK_CFLAGS) -c $$< -o $$@
+
+$(BUILD)/$(1)/obj/controlplane/main.o: controlplane/main.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$(DPDK_CFLAGS) -c $$< -o $$@
+
+$(BUILD)/$(1)/bin/fulcrumd: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(FULCRUMD_SRCS)) $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(DPDK_LIBS) -lconfig -ljansson $$(LDLIBS_$(1))
 
 $(BUILD)/$(1)/bench/%: $(BUILD)/$(1)/obj/tools/bench/%.o $(BUILD)/$(1)/libfulcrum.a
 	@mkdir -p $$(@D)
@@ -79,7 +100,7 @@ $(BUILD)/$(1)/bench/%: $(BUILD)/$(1)/obj/tools/bench/%.o $(BUILD)/$(1)/libfulcru
 
 $(1)_TESTS := $$(addprefix $(BUILD)/$(1)/tests/,$$(UNIT_NAMES) $$(addprefix replay_,$$(FUZZ_NAMES)) \
 	$$(if $$(SIM_SRCS),raftsim))
-$(1)_BINS := $$(addprefix $(BUILD)/$(1)/bin/,$$(TOOL_NAMES))
+$(1)_BINS := $$(addprefix $(BUILD)/$(1)/bin/,$$(TOOL_NAMES) $$(if $$(FULCRUMD_SRCS),fulcrumd))
 $(1)_BENCHES := $$(addprefix $(BUILD)/$(1)/bench/,$$(BENCH_NAMES))
 
 $(BUILD)/$(1)/.built: $$($(1)_TESTS) $$($(1)_BINS)

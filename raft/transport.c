@@ -27,7 +27,7 @@
  *   8 u64 cluster id  16 u64 sender id  24 u64 id the sender expects at the other end
  *   32 u64 sender incarnation
  */
-#define HELLO_LEN         40
+#define HELLO_LEN	  40
 #define TRANSPORT_VERSION 1
 
 static const uint8_t hello_magic[4] = {'F', 'R', 'F', 'T'};
@@ -39,10 +39,10 @@ enum hello_kind {
 
 enum conn_state {
 	CONN_CONNECTING,  /* outbound: TCP connect in progress */
-	CONN_WAIT_ACK,    /* outbound: HELLO sent, waiting for the ACK */
+	CONN_WAIT_ACK,	  /* outbound: HELLO sent, waiting for the ACK */
 	CONN_WAIT_HELLO,  /* inbound: waiting for the HELLO */
 	CONN_ESTABLISHED, /* codec frames both ways */
-	CONN_DRAINING,    /* lost the duplicate rule: flush, half-close, read until the peer closes */
+	CONN_DRAINING, /* lost the duplicate rule: flush, half-close, read until the peer closes */
 };
 
 /* One encoded message waiting for a connection. */
@@ -63,8 +63,8 @@ struct conn {
 	int outbound;
 	int busy; /* inside our read callback: destruction waits until it returns */
 	int dead;
-	int shut; /* DRAINING: our write side is shut down */
-	int eof;  /* DRAINING: the peer shut down its write side */
+	int shut;	      /* DRAINING: our write side is shut down */
+	int eof;	      /* DRAINING: the peer shut down its write side */
 	uint64_t incarnation; /* the peer's, from its HELLO or ACK */
 	uint64_t established_ns;
 };
@@ -78,7 +78,8 @@ struct peer {
 	struct conn *active; /* the established connection, if any */
 	struct conn *dial;   /* our outbound attempt still in connect/handshake, if any */
 	struct event *retry;
-	uint32_t attempt; /* failed attempts since the last stable connection: the backoff exponent */
+	uint32_t
+	    attempt; /* failed attempts since the last stable connection: the backoff exponent */
 	struct qframe *qhead, *qtail;
 	struct raft_transport_peer_stats st;
 };
@@ -135,7 +136,7 @@ static uint64_t now_ns(void)
 }
 
 __attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
-							...)
+						       ...)
 {
 	va_list ap;
 
@@ -505,7 +506,8 @@ static void conn_on_hello(struct conn *c, const uint8_t *h)
 	if (status != RAFT_TRANSPORT_OK) {
 		/* Written straight to the socket: nothing else was ever queued on
 		 * it, and the bufferevent is freed right away. Best effort. */
-		(void)send(bufferevent_getfd(c->bev), ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)send(bufferevent_getfd(c->bev), ack, sizeof(ack),
+			   MSG_NOSIGNAL | MSG_DONTWAIT);
 		conn_close(c);
 		return;
 	}
@@ -800,11 +802,11 @@ void raft_transport_opts_default(struct raft_transport_opts *o, uint64_t seed)
 	o->tcp_user_timeout_ms = 5000;
 }
 
-struct raft_transport *raft_transport_new(struct event_base *base, raft_id self, uint64_t cluster_id,
-					  const char *listen_addr,
-					  const struct raft_transport_opts *opts,
-					  void (*on_message)(void *ctx, const struct raft_message *m),
-					  void *ctx, char *err, size_t errlen)
+struct raft_transport *
+raft_transport_new(struct event_base *base, raft_id self, uint64_t cluster_id,
+		   const char *listen_addr, const struct raft_transport_opts *opts,
+		   void (*on_message)(void *ctx, const struct raft_message *m), void *ctx,
+		   char *err, size_t errlen)
 {
 	struct raft_transport *t;
 	struct sockaddr_storage ss;
@@ -856,13 +858,15 @@ struct raft_transport *raft_transport_new(struct event_base *base, raft_id self,
 		signal(SIGPIPE, SIG_IGN);
 	if (listen_addr) {
 		if (parse_addr(listen_addr, 1, &ss, &sslen) < 0) {
-			errf(err, errlen, "bad listen address '%s' (numeric host:port)", listen_addr);
+			errf(err, errlen, "bad listen address '%s' (numeric host:port)",
+			     listen_addr);
 			free(t);
 			return NULL;
 		}
-		t->listener = evconnlistener_new_bind(
-			base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-			-1, (struct sockaddr *)&ss, sslen);
+		t->listener = evconnlistener_new_bind(base, accept_cb, t,
+						      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+							  LEV_OPT_CLOSE_ON_EXEC,
+						      -1, (struct sockaddr *)&ss, sslen);
 		if (!t->listener) {
 			errf(err, errlen, "cannot listen on %s: %s", listen_addr, strerror(errno));
 			free(t);
@@ -938,7 +942,8 @@ int raft_transport_set_peer(struct raft_transport *t, raft_id id, const char *ad
 		p->has_addr = addr != NULL;
 		p->addr = ss;
 		p->addrlen = sslen;
-		/* Our connections went to the old address; the peer's own dial to us is still good. */
+		/* Our connections went to the old address; the peer's own dial to us is still good.
+		 */
 		if (p->dial)
 			conn_close(p->dial);
 		if (p->active && p->active->outbound)

@@ -85,11 +85,6 @@ struct sim {
 	char why[512];
 };
 
-struct sim_read {
-	uint64_t id;
-	uint64_t acked_max_at_start;
-};
-
 /* cluster.c */
 /* Runs one seed; script: the Figure 8 scenario instead of random faults. 0 = all checks passed. */
 int sim_run(uint64_t seed, int verbose, bool script, struct sim *out_stats);

@@ -1,4 +1,5 @@
-/* Unit tests for raft/transport: real TCP on 127.0.0.1, one event_base, handshake, refusals, bounds, reconnects. */
+/* Unit tests for raft/transport: real TCP on 127.0.0.1, one event_base, handshake, refusals,
+ * bounds, reconnects. */
 #include "raft/transport.h"
 
 #include <stdarg.h>
@@ -21,7 +22,7 @@
 
 #include "raft/codec.h"
 
-#define CLUSTER    0xC1A55E5ULL
+#define CLUSTER	   0xC1A55E5ULL
 #define TIMEOUT_MS 15000 /* generous: only a hang ever reaches it */
 
 /* ---------------------------------------------------------------- helpers */
@@ -59,7 +60,7 @@ static void pump_once(struct event_base *base)
 /* Runs the loop until cond holds; the deadline only catches hangs, nothing asserts on time. */
 #define PUMP_UNTIL(base, cond)                                                                     \
 	do {                                                                                       \
-		uint64_t dl_ = mono_ms() + TIMEOUT_MS;                                              \
+		uint64_t dl_ = mono_ms() + TIMEOUT_MS;                                             \
 		while (!(cond)) {                                                                  \
 			if (mono_ms() > dl_)                                                       \
 				fail_msg("timed out waiting for: %s", #cond);                      \
@@ -280,8 +281,8 @@ static uint64_t get64(const uint8_t *p)
 }
 
 /* The 40-byte handshake record of docs/raft-transport.md, built independently of the transport. */
-static void hello(uint8_t *h, uint8_t kind, uint8_t status, uint64_t cluster, raft_id from, raft_id to,
-		  uint64_t inc)
+static void hello(uint8_t *h, uint8_t kind, uint8_t status, uint64_t cluster, raft_id from,
+		  raft_id to, uint64_t inc)
 {
 	memcpy(h, "FRFT", 4);
 	h[4] = 1;
@@ -361,7 +362,7 @@ static void raw_recv_exact(struct event_base *base, int fd, uint8_t *buf, size_t
 	ssize_t r;
 
 	PUMP_UNTIL(base, (r = recv(fd, buf + got, len - got, MSG_DONTWAIT)) == 0 ||
-				 (r > 0 && (got += (size_t)r) == len) || (r < 0 && errno != EAGAIN));
+			     (r > 0 && (got += (size_t)r) == len) || (r < 0 && errno != EAGAIN));
 	assert_int_equal(got, len);
 }
 
@@ -412,14 +413,15 @@ static void test_three_nodes_every_type(void **state)
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 3; j++)
 			if (i != j)
-				assert_int_equal(raft_transport_set_peer(n[i].t, n[j].id, n[j].addr), 0);
+				assert_int_equal(
+				    raft_transport_set_peer(n[i].t, n[j].id, n[j].addr), 0);
 	PUMP_UNTIL(base, settled(&n[0], 2) && settled(&n[1], 2) && settled(&n[2], 2));
 
 	/* One connection per pair: exactly one end of each pair dialed it. */
 	for (int i = 0; i < 3; i++)
 		for (int j = i + 1; j < 3; j++)
 			assert_int_equal(pstats(&n[i], n[j].id).dialed_by_us +
-						 pstats(&n[j], n[i].id).dialed_by_us,
+					     pstats(&n[j], n[i].id).dialed_by_us,
 					 1);
 
 	for (int i = 0; i < 3; i++)
@@ -428,7 +430,8 @@ static void test_three_nodes_every_type(void **state)
 				continue;
 			for (uint8_t t = RAFT_MSG_APPEND; t <= RAFT_MSG_TIMEOUT_NOW; t++) {
 				make_msg(&sent[i][j][t - 1], t, n[i].id, n[j].id, &seed);
-				assert_int_equal(raft_transport_send(n[i].t, &sent[i][j][t - 1]), 0);
+				assert_int_equal(raft_transport_send(n[i].t, &sent[i][j][t - 1]),
+						 0);
 			}
 		}
 	PUMP_UNTIL(base, n[0].n_got == 20 && n[1].n_got == 20 && n[2].n_got == 20);
@@ -451,7 +454,8 @@ static void test_three_nodes_every_type(void **state)
 				assert_int_equal(k[i], 10);
 				assert_int_equal(st.msgs_recv, 10);
 				assert_int_equal(pstats(&n[i], n[j].id).msgs_sent, 10);
-				assert_int_equal(st.decode_errors + st.misrouted + st.drops_queue_full, 0);
+				assert_int_equal(
+				    st.decode_errors + st.misrouted + st.drops_queue_full, 0);
 			}
 	}
 	for (int i = 0; i < 3; i++)
@@ -503,7 +507,7 @@ static void test_simultaneous_dial(void **state)
 	assert_int_equal(raft_transport_set_peer(b.t, 1, a.addr), 0);
 	/* Both dial timers fire in the same first turn, before either connection exists. */
 	PUMP_UNTIL(base, settled(&a, 1) && settled(&b, 1) && pstats(&a, 2).dials == 1 &&
-				 pstats(&b, 1).dials == 1);
+			     pstats(&b, 1).dials == 1);
 	/* Who counts the duplicate depends on which handshake finished first; someone does. */
 	assert_true(pstats(&a, 2).duplicates_closed + pstats(&b, 1).duplicates_closed >= 1);
 	assert_int_equal(pstats(&a, 2).dialed_by_us, 1);
@@ -646,7 +650,8 @@ static void test_unknown_node_refused(void **state)
 	assert_int_equal(pstats(&d, 1).queue_msgs, 1);
 	assert_true(tstats(&a).refused_unknown >= 3);
 	assert_int_equal(a.n_got, 0);
-	assert_string_equal(raft_transport_refusal_name(RAFT_TRANSPORT_REFUSED_UNKNOWN), "unknown node");
+	assert_string_equal(raft_transport_refusal_name(RAFT_TRANSPORT_REFUSED_UNKNOWN),
+			    "unknown node");
 
 	/* A raw HELLO from an unknown id gets a refusal ACK and the connection is closed. */
 	fd = raw_connect(a.addr);
@@ -754,7 +759,8 @@ static void test_garbage_closes_connection(void **state)
 	node_start(&b, base, 2, CLUSTER, NULL);
 	assert_int_equal(raft_transport_set_peer(a.t, 2, b.addr), 0);
 	assert_int_equal(raft_transport_set_peer(b.t, 1, a.addr), 0);
-	assert_int_equal(raft_transport_set_peer(a.t, 9, NULL), 0); /* accept-only peer for the raw socket */
+	assert_int_equal(raft_transport_set_peer(a.t, 9, NULL),
+			 0); /* accept-only peer for the raw socket */
 	PUMP_UNTIL(base, settled(&b, 1) && connected(&a, 2));
 
 	/* 1. Garbage instead of a HELLO. */
@@ -795,7 +801,8 @@ static void test_garbage_closes_connection(void **state)
 			else if (round == 2)
 				buf[5] = 200; /* type */
 			else
-				buf[0] = 0xff, buf[1] = 0xff, buf[2] = 0xff, buf[3] = 0x7f; /* length */
+				buf[0] = 0xff, buf[1] = 0xff, buf[2] = 0xff,
+				buf[3] = 0x7f; /* length */
 			raw_send(fd, buf, len);
 		}
 		PUMP_UNTIL(base, raw_closed(fd) && tstats(&a).decode_errors == before + 1);
@@ -939,7 +946,8 @@ static void test_reconnect(void **state)
 	event_base_free(base);
 }
 
-/* Peer down: the queue never exceeds its bounds, the oldest frames go, the newest are delivered later. */
+/* Peer down: the queue never exceeds its bounds, the oldest frames go, the newest are delivered
+ * later. */
 static void test_queue_bound_peer_down(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -994,7 +1002,8 @@ static void test_queue_bound_peer_down(void **state)
 		assert_int_equal(send_marker(&a, 3, RAFT_MSG_HEARTBEAT, (uint64_t)i), 0);
 	{
 		struct raft_message m;
-		struct raft_entry e = {.term = 1, .index = 1, .type = RAFT_ENTRY_NORMAL, .len = 20000};
+		struct raft_entry e = {
+		    .term = 1, .index = 1, .type = RAFT_ENTRY_NORMAL, .len = 20000};
 		struct raft_transport_peer_stats st;
 
 		e.data = calloc(1, e.len);
@@ -1021,7 +1030,8 @@ static void test_queue_bound_peer_down(void **state)
 	event_base_free(base);
 }
 
-/* A peer that handshakes and then never reads: memory stays bounded by the queue and the high-water mark. */
+/* A peer that handshakes and then never reads: memory stays bounded by the queue and the high-water
+ * mark. */
 static void test_queue_bound_slow_peer(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1044,7 +1054,8 @@ static void test_queue_bound_slow_peer(void **state)
 	node_start_opts(&a, base, 1, CLUSTER, NULL, &o);
 	lfd = raw_listen(faddr, sizeof(faddr));
 	{
-		/* A small, fixed receive buffer (no autotuning), inherited by the accepted socket. */
+		/* A small, fixed receive buffer (no autotuning), inherited by the accepted socket.
+		 */
 		int small = 4096;
 
 		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -1069,7 +1080,8 @@ static void test_queue_bound_slow_peer(void **state)
 		if (i % 16 == 0)
 			pump_once(base);
 		st = pstats(&a, 9);
-		assert_true(st.queue_msgs <= o.queue_max_msgs && st.queue_bytes <= o.queue_max_bytes);
+		assert_true(st.queue_msgs <= o.queue_max_msgs &&
+			    st.queue_bytes <= o.queue_max_bytes);
 		assert_true(st.out_bytes <= o.out_high_bytes + frame);
 	}
 	st = pstats(&a, 9);
@@ -1143,7 +1155,8 @@ static void test_large_messages(void **state)
 	event_base_free(base);
 }
 
-/* on_message may remove the very peer it is hearing from; the transport must not touch freed memory. */
+/* on_message may remove the very peer it is hearing from; the transport must not touch freed
+ * memory. */
 static struct node *g_remover;
 
 static void on_message_remove(void *ctx, const struct raft_message *m)
@@ -1205,7 +1218,8 @@ static void test_bad_arguments(void **state)
 	{
 		int lfd = raw_listen(addr, sizeof(addr));
 
-		t = raft_transport_new(base, 1, CLUSTER, addr, NULL, on_message, NULL, err, sizeof(err));
+		t = raft_transport_new(base, 1, CLUSTER, addr, NULL, on_message, NULL, err,
+				       sizeof(err));
 		assert_null(t);
 		assert_non_null(strstr(err, "cannot listen"));
 		close(lfd);
@@ -1226,19 +1240,19 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_three_nodes_every_type),
-		cmocka_unit_test(test_simultaneous_dial),
-		cmocka_unit_test(test_duplicate_rules),
-		cmocka_unit_test(test_unknown_node_refused),
-		cmocka_unit_test(test_wrong_cluster_refused),
-		cmocka_unit_test(test_garbage_closes_connection),
-		cmocka_unit_test(test_handshake_timeout),
-		cmocka_unit_test(test_reconnect),
-		cmocka_unit_test(test_queue_bound_peer_down),
-		cmocka_unit_test(test_queue_bound_slow_peer),
-		cmocka_unit_test(test_large_messages),
-		cmocka_unit_test(test_remove_from_callback),
-		cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_three_nodes_every_type),
+	    cmocka_unit_test(test_simultaneous_dial),
+	    cmocka_unit_test(test_duplicate_rules),
+	    cmocka_unit_test(test_unknown_node_refused),
+	    cmocka_unit_test(test_wrong_cluster_refused),
+	    cmocka_unit_test(test_garbage_closes_connection),
+	    cmocka_unit_test(test_handshake_timeout),
+	    cmocka_unit_test(test_reconnect),
+	    cmocka_unit_test(test_queue_bound_peer_down),
+	    cmocka_unit_test(test_queue_bound_slow_peer),
+	    cmocka_unit_test(test_large_messages),
+	    cmocka_unit_test(test_remove_from_callback),
+	    cmocka_unit_test(test_bad_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,110 @@
+/* neigh: the node's neighbour (ARP) table — learned entries with aging, static entries, pending resolutions. */
+#ifndef FULCRUM_CONTROLPLANE_NEIGH_H
+#define FULCRUM_CONTROLPLANE_NEIGH_H
+
+#include <stdint.h>
+
+#include "dataplane/addr.h"
+
+/*
+ * Pure C: no clock, no I/O. Time comes in as `now` (monotonic ns) and ARP
+ * requests go out through a callback, so tests drive it deterministically.
+ * Owned by the control thread: no locks; every call from that one thread.
+ *
+ * Entry states:
+ *  - STATIC: from the configuration; never ages, never overwritten by ARP.
+ *  - REACHABLE: learned from an ARP packet; ages out `timeout` after the last
+ *    confirmation.
+ *  - INCOMPLETE: wanted (a backend or the gateway) but no MAC yet; an ARP
+ *    request is sent every `retry` until an answer comes.
+ * Every address in the wanted set (neigh_set_wanted) has an entry. A wanted
+ * REACHABLE entry is re-confirmed before it expires: from half its lifetime
+ * on, a request goes out every `retry`, so a live neighbour never flaps to
+ * INCOMPLETE (the same idea as Linux's STALE/PROBE states, RFC 4861 section
+ * 7.3 for ND; RFC 826 itself has no aging). Only if nobody answers for the
+ * rest of the lifetime does it become INCOMPLETE again.
+ * Entries that are neither wanted nor static are forgotten when they age out.
+ */
+
+enum neigh_state {
+	NEIGH_INCOMPLETE = 0,
+	NEIGH_REACHABLE = 1,
+	NEIGH_STATIC = 2,
+};
+
+struct neigh_table;
+
+struct neigh_entry_info {
+	struct addr addr;
+	uint8_t mac[6];     /* zero while INCOMPLETE */
+	uint8_t state;      /* enum neigh_state */
+	uint8_t wanted;     /* in the current wanted set */
+	uint64_t confirmed; /* ns of the last ARP that confirmed it (REACHABLE) */
+	uint32_t requests;  /* ARP requests sent since it was last resolved */
+};
+
+/*
+ * A table for at most `capacity` entries (1 .. 1<<20). timeout_ns: lifetime
+ * of a learned entry (> 0); retry_ns: ARP request interval (> 0). Allocates
+ * everything here. NULL on bad arguments or out of memory.
+ */
+struct neigh_table *neigh_create(uint32_t capacity, uint64_t timeout_ns, uint64_t retry_ns);
+
+/* Free the table. NULL is a no-op. */
+void neigh_destroy(struct neigh_table *t);
+
+/* Change the timers (config reload). 0, or -EINVAL for a zero value. */
+int neigh_set_timers(struct neigh_table *t, uint64_t timeout_ns, uint64_t retry_ns);
+
+/*
+ * Add or replace a static entry (family v4 or v6; the MAC must be unicast).
+ * Replaces a learned entry for the same address. 0, -EINVAL, -ENOSPC.
+ */
+int neigh_add_static(struct neigh_table *t, const struct addr *a, const uint8_t mac[6]);
+
+/* Turn every static entry into a plain learned-nothing entry (config reload, before re-adding). */
+void neigh_clear_static(struct neigh_table *t);
+
+/*
+ * Replace the wanted set by addrs[0..n). New wanted addresses without an entry
+ * become INCOMPLETE with their first request due at once; addresses that are
+ * no longer wanted keep a learned MAC until it ages out, but an INCOMPLETE one
+ * is dropped. Returns 0, -EINVAL (an address that is not v4/v6), or -ENOSPC
+ * (the table cannot hold them all; the addresses that fit are wanted).
+ */
+int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n, uint64_t now);
+
+/*
+ * What an ARP packet taught: `a` is at `mac`. RFC 826's merge rule: an
+ * existing entry is updated (refreshed, or its MAC replaced); a new entry is
+ * created only when `create` is set (the packet was addressed to us) or the
+ * address is wanted. Static entries are not touched.
+ * Returns 1 when the resolution of an address changed (INCOMPLETE ->
+ * REACHABLE, or a new MAC): the caller must rebuild the forwarding state;
+ * 0 otherwise (a refresh, ignored, or no room for an unwanted address);
+ * -EINVAL for a bad address, a zero, broadcast or multicast MAC.
+ */
+int neigh_learn(struct neigh_table *t, const struct addr *a, const uint8_t mac[6], uint64_t now,
+		int create);
+
+/* 1 and *mac filled when `a` is resolved (REACHABLE or STATIC), else 0. */
+int neigh_lookup(const struct neigh_table *t, const struct addr *a, uint8_t mac[6]);
+
+/*
+ * Timers: send the ARP requests that are due, through request(ctx, addr)
+ * (whose return value is ignored: a failed send is retried at the next
+ * interval), and age entries out. Returns the number of addresses whose
+ * resolution was lost (REACHABLE -> INCOMPLETE or forgotten while wanted...
+ * i.e. any change the forwarding state must see): rebuild when > 0.
+ */
+int neigh_tick(struct neigh_table *t, uint64_t now,
+	       void (*request)(void *ctx, const struct addr *a), void *ctx);
+
+/* Number of entries (any state). */
+uint32_t neigh_count(const struct neigh_table *t);
+
+/* Call fn for every entry (order unspecified). fn must not modify the table. */
+void neigh_foreach(const struct neigh_table *t,
+		   void (*fn)(void *ctx, const struct neigh_entry_info *e), void *ctx);
+
+#endif
