@@ -93,9 +93,9 @@ int neigh_lookup(const struct neigh_table *t, const struct addr *a, uint8_t mac[
 /*
  * Timers: send the ARP requests that are due, through request(ctx, addr)
  * (whose return value is ignored: a failed send is retried at the next
- * interval), and age entries out. Returns the number of addresses whose
- * resolution was lost (REACHABLE -> INCOMPLETE or forgotten while wanted...
- * i.e. any change the forwarding state must see): rebuild when > 0.
+ * interval), and age entries out. Returns how many wanted addresses lost
+ * their MAC (a REACHABLE entry expired unconfirmed): rebuild the forwarding
+ * state when > 0. Unwanted entries that expire are forgotten silently.
  */
 int neigh_tick(struct neigh_table *t, uint64_t now,
 	       void (*request)(void *ctx, const struct addr *a), void *ctx);

@@ -1,4 +1,5 @@
 #include "raft/codec.h"
+#include "raft/le.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,27 +8,6 @@
 #define ENTRY_HDR  21 /* u64 term, u64 index, u8 type, u32 len */
 #define SNAP_FIXED 24 /* u64 index, u64 term, u32 n_voters, u32 n_learners */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static int type_known(unsigned t)
 {
@@ -101,30 +81,30 @@ int raft_codec_encode(const struct raft_message *m, uint8_t *buf, size_t cap, si
 	if (buf == NULL || cap < need)
 		return -ENOSPC;
 	p = buf;
-	put32(p, (uint32_t)(need - 4));
+	raft_le_put32(p, (uint32_t)(need - 4));
 	p[4] = RAFT_CODEC_VERSION;
 	p[5] = m->type;
 	p[6] = m->flags;
 	p[7] = m->reject;
-	put64(p + 8, m->from);
-	put64(p + 16, m->to);
-	put64(p + 24, m->term);
-	put64(p + 32, m->log_term);
-	put64(p + 40, m->index);
-	put64(p + 48, m->commit);
-	put64(p + 56, m->reject_hint);
-	put64(p + 64, m->hint_term);
-	put64(p + 72, m->ctx);
+	raft_le_put64(p + 8, m->from);
+	raft_le_put64(p + 16, m->to);
+	raft_le_put64(p + 24, m->term);
+	raft_le_put64(p + 32, m->log_term);
+	raft_le_put64(p + 40, m->index);
+	raft_le_put64(p + 48, m->commit);
+	raft_le_put64(p + 56, m->reject_hint);
+	raft_le_put64(p + 64, m->hint_term);
+	raft_le_put64(p + 72, m->ctx);
 	o = RAFT_CODEC_HDR_LEN;
 	if (m->type == RAFT_MSG_APPEND) {
-		put32(p + o, m->n_entries);
+		raft_le_put32(p + o, m->n_entries);
 		o += 4;
 		for (uint32_t i = 0; i < m->n_entries; i++) {
 			const struct raft_entry *e = &m->entries[i];
-			put64(p + o, e->term);
-			put64(p + o + 8, e->index);
+			raft_le_put64(p + o, e->term);
+			raft_le_put64(p + o + 8, e->index);
 			p[o + 16] = e->type;
-			put32(p + o + 17, e->len);
+			raft_le_put32(p + o + 17, e->len);
 			o += ENTRY_HDR;
 			if (e->len)
 				memcpy(p + o, e->data, e->len);
@@ -132,16 +112,16 @@ int raft_codec_encode(const struct raft_message *m, uint8_t *buf, size_t cap, si
 		}
 	} else if (m->type == RAFT_MSG_SNAPSHOT) {
 		const struct raft_conf *c = &m->snap.conf;
-		put64(p + o, m->snap.index);
-		put64(p + o + 8, m->snap.term);
-		put32(p + o + 16, c->n_voters);
-		put32(p + o + 20, c->n_learners);
+		raft_le_put64(p + o, m->snap.index);
+		raft_le_put64(p + o + 8, m->snap.term);
+		raft_le_put32(p + o + 16, c->n_voters);
+		raft_le_put32(p + o + 20, c->n_learners);
 		o += SNAP_FIXED;
 		for (uint32_t i = 0; i < c->n_voters; i++, o += 8)
-			put64(p + o, c->voters[i]);
+			raft_le_put64(p + o, c->voters[i]);
 		for (uint32_t i = 0; i < c->n_learners; i++, o += 8)
-			put64(p + o, c->learners[i]);
-		put32(p + o, m->snap_len);
+			raft_le_put64(p + o, c->learners[i]);
+		raft_le_put32(p + o, m->snap_len);
 		o += 4;
 		if (m->snap_len)
 			memcpy(p + o, m->snap_data, m->snap_len);
@@ -158,7 +138,7 @@ int raft_codec_frame_len(const uint8_t *buf, size_t avail, size_t *frame_len)
 
 	if (buf == NULL || avail < 5)
 		return -ENODATA;
-	body = get32(buf);
+	body = raft_le_get32(buf);
 	if (body > RAFT_CODEC_MAX_FRAME - 4)
 		return -EMSGSIZE;
 	if (buf[4] != RAFT_CODEC_VERSION)
@@ -192,7 +172,7 @@ static int decode_entries(struct cursor *c, struct raft_message *m)
 
 	if (p == NULL)
 		return -ENODATA;
-	n = get32(p);
+	n = raft_le_get32(p);
 	if (n > RAFT_CODEC_MAX_ENTRIES)
 		return -EMSGSIZE;
 	/* Allocate only what the remaining bytes can possibly describe, so a
@@ -210,10 +190,10 @@ static int decode_entries(struct cursor *c, struct raft_message *m)
 		p = take(c, ENTRY_HDR);
 		if (p == NULL)
 			return -ENODATA;
-		e->term = get64(p);
-		e->index = get64(p + 8);
+		e->term = raft_le_get64(p);
+		e->index = raft_le_get64(p + 8);
 		e->type = p[16];
-		e->len = get32(p + 17);
+		e->len = raft_le_get32(p + 17);
 		if (e->len > RAFT_CODEC_MAX_ENTRY)
 			return -EMSGSIZE;
 		if (!entry_type_known(e->type))
@@ -236,10 +216,10 @@ static int decode_snapshot(struct cursor *c, struct raft_message *m)
 
 	if (p == NULL)
 		return -ENODATA;
-	m->snap.index = get64(p);
-	m->snap.term = get64(p + 8);
-	conf->n_voters = get32(p + 16);
-	conf->n_learners = get32(p + 20);
+	m->snap.index = raft_le_get64(p);
+	m->snap.term = raft_le_get64(p + 8);
+	conf->n_voters = raft_le_get32(p + 16);
+	conf->n_learners = raft_le_get32(p + 20);
 	if (conf->n_voters > RAFT_MAX_MEMBERS || conf->n_learners > RAFT_MAX_MEMBERS) {
 		conf->n_voters = conf->n_learners = 0;
 		return -EINVAL;
@@ -249,14 +229,14 @@ static int decode_snapshot(struct cursor *c, struct raft_message *m)
 		if (p == NULL)
 			return -ENODATA;
 		if (i < conf->n_voters)
-			conf->voters[i] = get64(p);
+			conf->voters[i] = raft_le_get64(p);
 		else
-			conf->learners[i - conf->n_voters] = get64(p);
+			conf->learners[i - conf->n_voters] = raft_le_get64(p);
 	}
 	p = take(c, 4);
 	if (p == NULL)
 		return -ENODATA;
-	m->snap_len = get32(p);
+	m->snap_len = raft_le_get32(p);
 	if (m->snap_len) {
 		p = take(c, m->snap_len);
 		if (p == NULL)
@@ -278,7 +258,7 @@ int raft_codec_decode(const uint8_t *buf, size_t len, struct raft_message *m)
 	memset(m, 0, sizeof(*m));
 	if (buf == NULL || len < 5)
 		return -ENODATA;
-	body = get32(buf);
+	body = raft_le_get32(buf);
 	if (body > RAFT_CODEC_MAX_FRAME - 4)
 		return -EMSGSIZE;
 	if (buf[4] != RAFT_CODEC_VERSION)
@@ -303,15 +283,15 @@ int raft_codec_decode(const uint8_t *buf, size_t len, struct raft_message *m)
 		rc = -EINVAL;
 		goto fail;
 	}
-	m->from = get64(p + 4);
-	m->to = get64(p + 12);
-	m->term = get64(p + 20);
-	m->log_term = get64(p + 28);
-	m->index = get64(p + 36);
-	m->commit = get64(p + 44);
-	m->reject_hint = get64(p + 52);
-	m->hint_term = get64(p + 60);
-	m->ctx = get64(p + 68);
+	m->from = raft_le_get64(p + 4);
+	m->to = raft_le_get64(p + 12);
+	m->term = raft_le_get64(p + 20);
+	m->log_term = raft_le_get64(p + 28);
+	m->index = raft_le_get64(p + 36);
+	m->commit = raft_le_get64(p + 44);
+	m->reject_hint = raft_le_get64(p + 52);
+	m->hint_term = raft_le_get64(p + 60);
+	m->ctx = raft_le_get64(p + 68);
 	rc = 0;
 	if (m->type == RAFT_MSG_APPEND)
 		rc = decode_entries(&c, m);

@@ -1,4 +1,5 @@
 #include "raft/snapfile.h"
+#include "raft/le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,27 +22,6 @@
 #define SNAP_HDR     40
 #define SNAP_CHUNK   (64 * 1024)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
 							 ...)
@@ -134,18 +114,18 @@ int raft_snap_write(int dirfd, uint64_t index, uint64_t term, const void *conf, 
 
 	raft_snap_format_name(name, index, term);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	put32(hdr, SNAP_MAGIC);
+	raft_le_put32(hdr, SNAP_MAGIC);
 	hdr[4] = SNAP_VERSION;
-	put64(hdr + 8, index);
-	put64(hdr + 16, term);
-	put32(hdr + 24, conf_len);
-	put64(hdr + 32, data_len);
+	raft_le_put64(hdr + 8, index);
+	raft_le_put64(hdr + 16, term);
+	raft_le_put32(hdr + 24, conf_len);
+	raft_le_put64(hdr + 32, data_len);
 	crc = raft_storage_crc32c(0, hdr, sizeof(hdr));
 	if (conf_len)
 		crc = raft_storage_crc32c(crc, conf, conf_len);
 	if (data_len)
 		crc = raft_storage_crc32c(crc, data, (size_t)data_len);
-	put32(tail, crc);
+	raft_le_put32(tail, crc);
 
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -255,7 +235,7 @@ int raft_snap_read(int dirfd, const char *name, struct raft_storage_snapshot *ou
 		goto out;
 	}
 	rc = -EBADMSG;
-	if (get32(hdr) != SNAP_MAGIC) {
+	if (raft_le_get32(hdr) != SNAP_MAGIC) {
 		seterr(err, errlen, "%s: bad magic at offset 0", name);
 		goto out;
 	}
@@ -264,10 +244,10 @@ int raft_snap_read(int dirfd, const char *name, struct raft_storage_snapshot *ou
 		seterr(err, errlen, "%s: unsupported format version %u at offset 4", name, hdr[4]);
 		goto out;
 	}
-	s.index = get64(hdr + 8);
-	s.term = get64(hdr + 16);
-	s.conf_len = get32(hdr + 24);
-	s.data_len = get64(hdr + 32);
+	s.index = raft_le_get64(hdr + 8);
+	s.term = raft_le_get64(hdr + 16);
+	s.conf_len = raft_le_get32(hdr + 24);
+	s.data_len = raft_le_get64(hdr + 32);
 	if (s.index != index || s.term != term) {
 		seterr(err, errlen, "%s: header says index %" PRIu64 " term %" PRIu64, name,
 		       s.index, s.term);
@@ -304,7 +284,7 @@ int raft_snap_read(int dirfd, const char *name, struct raft_storage_snapshot *ou
 		seterr(err, errlen, "read %s: %s", name, strerror(-rc));
 		goto out;
 	}
-	if (get32(tail) != crc) {
+	if (raft_le_get32(tail) != crc) {
 		rc = -EBADMSG;
 		seterr(err, errlen, "%s: checksum mismatch (CRC at offset %" PRIu64 ")", name,
 		       want - 4);

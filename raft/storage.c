@@ -1,4 +1,5 @@
 #include "raft/storage.h"
+#include "raft/le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -111,27 +112,6 @@ struct rec {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint64_t max64(uint64_t a, uint64_t b)
 {
@@ -240,8 +220,8 @@ static uint32_t rec_crc(const uint8_t *rec, size_t covered, uint64_t seq, uint64
 {
 	uint8_t where[16];
 
-	put64(where, seq);
-	put64(where + 8, off);
+	raft_le_put64(where, seq);
+	raft_le_put64(where + 8, off);
 	return raft_storage_crc32c(raft_storage_crc32c(0, where, sizeof(where)), rec, covered);
 }
 
@@ -259,7 +239,7 @@ static int wbuf_record(struct buf *b, uint8_t type, const void *p1, size_t n1, c
 	r[1] = REC_MAGIC1;
 	r[2] = REC_VERSION;
 	r[3] = type;
-	put32(r + 4, (uint32_t)(n1 + n2));
+	raft_le_put32(r + 4, (uint32_t)(n1 + n2));
 	if (n1)
 		memcpy(r + REC_HDR, p1, n1);
 	if (n2)
@@ -275,8 +255,8 @@ static void seal_records(uint8_t *p, size_t n, uint64_t seq, uint64_t base)
 	size_t off = 0;
 
 	while (off < n) {
-		size_t total = REC_OVERHEAD + get32(p + off + 4);
-		put32(p + off + total - REC_CRC,
+		size_t total = REC_OVERHEAD + raft_le_get32(p + off + 4);
+		raft_le_put32(p + off + total - REC_CRC,
 		      rec_crc(p + off, total - REC_CRC, seq, base + off));
 		off += total;
 	}
@@ -284,10 +264,10 @@ static void seal_records(uint8_t *p, size_t n, uint64_t seq, uint64_t base)
 
 static void hs_payload(uint8_t *p, const struct raft_hard_state *hs, uint64_t last)
 {
-	put64(p, hs->term);
-	put64(p + 8, hs->vote);
-	put64(p + 16, hs->commit);
-	put64(p + 24, last);
+	raft_le_put64(p, hs->term);
+	raft_le_put64(p + 8, hs->vote);
+	raft_le_put64(p + 16, hs->commit);
+	raft_le_put64(p + 24, last);
 }
 
 static enum frame_status rec_parse(const uint8_t *buf, size_t size, size_t off, uint64_t seq,
@@ -300,12 +280,12 @@ static enum frame_status rec_parse(const uint8_t *buf, size_t size, size_t off, 
 		return FR_SHORT_HDR;
 	if (p[0] != REC_MAGIC0 || p[1] != REC_MAGIC1)
 		return FR_MAGIC;
-	len = get32(p + 4);
+	len = raft_le_get32(p + 4);
 	if (len > REC_MAX_PAYLD)
 		return FR_LEN;
 	if (size - off - REC_HDR < (size_t)len + REC_CRC)
 		return FR_SHORT;
-	if (get32(p + REC_HDR + len) != rec_crc(p, REC_HDR + len, seq, off))
+	if (raft_le_get32(p + REC_HDR + len) != rec_crc(p, REC_HDR + len, seq, off))
 		return FR_CRC;
 	r->version = p[2];
 	r->type = p[3];
@@ -388,15 +368,15 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 		struct raft_hard_state hs;
 		uint64_t prev_last;
 
-		if (r->len != SEGHDR_LEN || get64(p) != seq) {
+		if (r->len != SEGHDR_LEN || raft_le_get64(p) != seq) {
 			seterr(err, errlen,
 			       "%s: segment header at offset 0 does not match the name", file);
 			return -EBADMSG;
 		}
-		prev_last = get64(p + 8);
-		hs.term = get64(p + 16);
-		hs.vote = get64(p + 24);
-		hs.commit = get64(p + 32);
+		prev_last = raft_le_get64(p + 8);
+		hs.term = raft_le_get64(p + 16);
+		hs.vote = raft_le_get64(p + 24);
+		hs.commit = raft_le_get64(p + 32);
 		if (!rp->started) {
 			rp->started = 1;
 			rp->last = rp->floor = prev_last;
@@ -420,8 +400,8 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 			seterr(err, errlen, "%s: short entry record at offset %zu", file, off);
 			return -EBADMSG;
 		}
-		term = get64(p);
-		index = get64(p + 8);
+		term = raft_le_get64(p);
+		index = raft_le_get64(p + 8);
 		dlen = r->len - ENTRY_FIXED;
 		if (index != rp->last + 1 || dlen > RAFT_STORAGE_MAX_ENTRY) {
 			seterr(err, errlen,
@@ -461,15 +441,15 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 			seterr(err, errlen, "%s: bad hard-state record at offset %zu", file, off);
 			return -EBADMSG;
 		}
-		hs.term = get64(p);
-		hs.vote = get64(p + 8);
-		hs.commit = get64(p + 16);
-		if (get64(p + 24) != rp->last || hs.term < rp->hs.term) {
+		hs.term = raft_le_get64(p);
+		hs.vote = raft_le_get64(p + 8);
+		hs.commit = raft_le_get64(p + 16);
+		if (raft_le_get64(p + 24) != rp->last || hs.term < rp->hs.term) {
 			seterr(err, errlen,
 			       "%s: hard-state record at offset %zu (term %" PRIu64
 			       ", last index %" PRIu64 ") contradicts the log (term %" PRIu64
 			       ", last index %" PRIu64 ")",
-			       file, off, hs.term, get64(p + 24), rp->hs.term, rp->last);
+			       file, off, hs.term, raft_le_get64(p + 24), rp->hs.term, rp->last);
 			return -EBADMSG;
 		}
 		rp->hs = hs;
@@ -484,7 +464,7 @@ static int replay_apply(struct replay *rp, const struct rec *r, uint64_t seq, co
 			seterr(err, errlen, "%s: bad truncation record at offset %zu", file, off);
 			return -EBADMSG;
 		}
-		x = get64(p);
+		x = raft_le_get64(p);
 		if (x <= rp->last) {
 			while (rp->n > 0 && rp->ents[rp->n - 1].index > x)
 				rp->n--;
@@ -1143,7 +1123,7 @@ static int add_setlast(struct raft_storage *st, uint64_t x)
 	uint8_t p[SETLAST_LEN];
 	int rc;
 
-	put64(p, x);
+	raft_le_put64(p, x);
 	rc = wbuf_record(&st->wbuf, REC_SETLAST, p, sizeof(p), NULL, 0);
 	if (rc < 0)
 		return rc;
@@ -1189,8 +1169,8 @@ int raft_storage_append(struct raft_storage *st, const struct raft_entry *entrie
 	for (size_t i = 0; i < n; i++) {
 		uint8_t fx[ENTRY_FIXED];
 
-		put64(fx, entries[i].term);
-		put64(fx + 8, entries[i].index);
+		raft_le_put64(fx, entries[i].term);
+		raft_le_put64(fx + 8, entries[i].index);
 		fx[16] = entries[i].type;
 		rc = wbuf_record(&st->wbuf, REC_ENTRY, fx, sizeof(fx), entries[i].data,
 				 entries[i].len);
@@ -1296,12 +1276,12 @@ int raft_storage_sync(struct raft_storage *st)
 		hdr[1] = REC_MAGIC1;
 		hdr[2] = REC_VERSION;
 		hdr[3] = REC_SEGHDR;
-		put32(hdr + 4, SEGHDR_LEN);
-		put64(hdr + REC_HDR, seq);
-		put64(hdr + REC_HDR + 8, st->last_durable);
-		put64(hdr + REC_HDR + 16, st->hs_durable.term);
-		put64(hdr + REC_HDR + 24, st->hs_durable.vote);
-		put64(hdr + REC_HDR + 32, st->hs_durable.commit);
+		raft_le_put32(hdr + 4, SEGHDR_LEN);
+		raft_le_put64(hdr + REC_HDR, seq);
+		raft_le_put64(hdr + REC_HDR + 8, st->last_durable);
+		raft_le_put64(hdr + REC_HDR + 16, st->hs_durable.term);
+		raft_le_put64(hdr + REC_HDR + 24, st->hs_durable.vote);
+		raft_le_put64(hdr + REC_HDR + 32, st->hs_durable.commit);
 		seal_records(hdr, sizeof(hdr), seq, 0);
 		fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0)
@@ -1363,7 +1343,7 @@ int raft_storage_sync(struct raft_storage *st)
 		while (off < st->wbuf.len) {
 			if (st->wbuf.p[off + 3] == REC_ENTRY)
 				st->stats.entries_written++;
-			off += REC_OVERHEAD + get32(st->wbuf.p + off + 4);
+			off += REC_OVERHEAD + raft_le_get32(st->wbuf.p + off + 4);
 		}
 	}
 	st->wbuf.len = 0;

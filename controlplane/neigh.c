@@ -1,0 +1,321 @@
+/* neigh: ARP neighbour table (RFC 826 merge rule, aging and re-confirmation as in neigh.h). */
+#include "controlplane/neigh.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct neigh_slot {
+	struct addr addr;
+	uint8_t used;
+	uint8_t state;
+	uint8_t wanted;
+	uint8_t mac[6];
+	uint32_t requests;
+	uint64_t confirmed;
+	uint64_t next_req; /* ns when the next ARP request is due (INCOMPLETE, or re-confirming) */
+};
+
+struct neigh_table {
+	struct neigh_slot *slots; /* open addressing, linear probing, backward-shift deletion */
+	uint32_t mask;
+	uint32_t capacity;
+	uint32_t count;
+	uint64_t timeout;
+	uint64_t retry;
+};
+
+static uint32_t neigh_hash(const struct addr *a)
+{
+	/* FNV-1a over the defined bytes, then a final mix: only this table uses it. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	h = (h ^ a->family) * 0x100000001b3ull;
+	for (size_t i = 0; i < sizeof(a->b); i++)
+		h = (h ^ a->b[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	return (uint32_t)h;
+}
+
+static int neigh_addr_ok(const struct addr *a)
+{
+	return a != NULL && (a->family == ADDR_V4 || a->family == ADDR_V6);
+}
+
+static int neigh_mac_ok(const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+	/* Group bit set = broadcast or multicast: never a neighbour's own address. */
+	return memcmp(mac, zero, 6) != 0 && (mac[0] & 1) == 0;
+}
+
+struct neigh_table *neigh_create(uint32_t capacity, uint64_t timeout_ns, uint64_t retry_ns)
+{
+	if (capacity == 0 || capacity > (1u << 20) || timeout_ns == 0 || retry_ns == 0)
+		return NULL;
+	struct neigh_table *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	/* At most half full, so probe sequences stay short. */
+	uint32_t size = 4;
+	while (size < 2 * capacity)
+		size <<= 1;
+	t->slots = calloc(size, sizeof(*t->slots));
+	if (t->slots == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->mask = size - 1;
+	t->capacity = capacity;
+	t->timeout = timeout_ns;
+	t->retry = retry_ns;
+	return t;
+}
+
+void neigh_destroy(struct neigh_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->slots);
+	free(t);
+}
+
+int neigh_set_timers(struct neigh_table *t, uint64_t timeout_ns, uint64_t retry_ns)
+{
+	if (timeout_ns == 0 || retry_ns == 0)
+		return -EINVAL;
+	t->timeout = timeout_ns;
+	t->retry = retry_ns;
+	return 0;
+}
+
+static struct neigh_slot *neigh_find(const struct neigh_table *t, const struct addr *a)
+{
+	for (uint32_t i = neigh_hash(a) & t->mask;; i = (i + 1) & t->mask) {
+		struct neigh_slot *s = &t->slots[i];
+		if (!s->used)
+			return NULL;
+		if (addr_eq(&s->addr, a))
+			return s;
+	}
+}
+
+/* A fresh INCOMPLETE slot for a (not present) address, or NULL when the table is full. */
+static struct neigh_slot *neigh_insert(struct neigh_table *t, const struct addr *a)
+{
+	if (t->count >= t->capacity)
+		return NULL;
+	uint32_t i = neigh_hash(a) & t->mask;
+	while (t->slots[i].used)
+		i = (i + 1) & t->mask;
+	struct neigh_slot *s = &t->slots[i];
+	memset(s, 0, sizeof(*s));
+	s->used = 1;
+	s->addr = *a;
+	s->state = NEIGH_INCOMPLETE;
+	t->count++;
+	return s;
+}
+
+/*
+ * Delete by backward shift (Knuth 6.4, algorithm R): later members of the
+ * probe run move into the hole so that lookups never need tombstones.
+ */
+static void neigh_delete(struct neigh_table *t, struct neigh_slot *s)
+{
+	uint32_t hole = (uint32_t)(s - t->slots);
+	uint32_t j = hole;
+
+	for (;;) {
+		j = (j + 1) & t->mask;
+		struct neigh_slot *n = &t->slots[j];
+		if (!n->used)
+			break;
+		uint32_t home = neigh_hash(&n->addr) & t->mask;
+		/* n may fill the hole only if its home is not cyclically within (hole, j]. */
+		int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+		if (stays)
+			continue;
+		t->slots[hole] = *n;
+		hole = j;
+	}
+	memset(&t->slots[hole], 0, sizeof(t->slots[hole]));
+	t->count--;
+}
+
+/* Make room for a wanted address: forget the least recently confirmed unwanted learned entry. */
+static int neigh_evict_unwanted(struct neigh_table *t)
+{
+	struct neigh_slot *victim = NULL;
+
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		struct neigh_slot *s = &t->slots[i];
+		if (s->used && !s->wanted && s->state != NEIGH_STATIC &&
+		    (victim == NULL || s->confirmed < victim->confirmed))
+			victim = s;
+	}
+	if (victim == NULL)
+		return -ENOSPC;
+	neigh_delete(t, victim);
+	return 0;
+}
+
+int neigh_add_static(struct neigh_table *t, const struct addr *a, const uint8_t mac[6])
+{
+	if (!neigh_addr_ok(a) || !neigh_mac_ok(mac))
+		return -EINVAL;
+	struct neigh_slot *s = neigh_find(t, a);
+	if (s == NULL) {
+		s = neigh_insert(t, a);
+		if (s == NULL && neigh_evict_unwanted(t) == 0)
+			s = neigh_insert(t, a);
+		if (s == NULL)
+			return -ENOSPC;
+	}
+	s->state = NEIGH_STATIC;
+	memcpy(s->mac, mac, 6);
+	s->requests = 0;
+	return 0;
+}
+
+void neigh_clear_static(struct neigh_table *t)
+{
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		struct neigh_slot *s = &t->slots[i];
+		if (!s->used || s->state != NEIGH_STATIC)
+			continue;
+		if (s->wanted) {
+			/* Still needed: resolve it on the wire from now on. */
+			s->state = NEIGH_INCOMPLETE;
+			memset(s->mac, 0, 6);
+			s->next_req = 0;
+			continue;
+		}
+		neigh_delete(t, s);
+		i--; /* the shift may have moved an unvisited entry into slot i; wraps to 0 fine */
+	}
+}
+
+int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n, uint64_t now)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (!neigh_addr_ok(&addrs[i]))
+			return -EINVAL;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		t->slots[i].wanted = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct neigh_slot *s = neigh_find(t, &addrs[i]);
+		if (s == NULL) {
+			s = neigh_insert(t, &addrs[i]);
+			if (s == NULL && neigh_evict_unwanted(t) == 0)
+				s = neigh_insert(t, &addrs[i]);
+			if (s == NULL) {
+				rc = -ENOSPC;
+				continue;
+			}
+			s->next_req = now;
+		}
+		s->wanted = 1;
+	}
+	/* An unresolved address nobody wants any more is not worth asking for. */
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		struct neigh_slot *s = &t->slots[i];
+		if (s->used && !s->wanted && s->state == NEIGH_INCOMPLETE) {
+			neigh_delete(t, s);
+			i--;
+		}
+	}
+	return rc;
+}
+
+int neigh_learn(struct neigh_table *t, const struct addr *a, const uint8_t mac[6], uint64_t now,
+		int create)
+{
+	if (!neigh_addr_ok(a) || !neigh_mac_ok(mac))
+		return -EINVAL;
+	struct neigh_slot *s = neigh_find(t, a);
+	if (s == NULL) {
+		if (!create)
+			return 0;
+		s = neigh_insert(t, a);
+		if (s == NULL)
+			return 0; /* full of wanted/static/recent entries: this one can wait */
+	}
+	if (s->state == NEIGH_STATIC)
+		return 0;
+	int changed = s->state != NEIGH_REACHABLE || memcmp(s->mac, mac, 6) != 0;
+	s->state = NEIGH_REACHABLE;
+	memcpy(s->mac, mac, 6);
+	s->confirmed = now;
+	s->requests = 0;
+	/* Re-confirmation starts at half the lifetime (neigh.h). */
+	s->next_req = now + t->timeout / 2;
+	/* Only a wanted address is in the forwarding state; others need no rebuild. */
+	return changed && s->wanted;
+}
+
+int neigh_lookup(const struct neigh_table *t, const struct addr *a, uint8_t mac[6])
+{
+	if (!neigh_addr_ok(a))
+		return 0;
+	const struct neigh_slot *s = neigh_find(t, a);
+	if (s == NULL || s->state == NEIGH_INCOMPLETE)
+		return 0;
+	memcpy(mac, s->mac, 6);
+	return 1;
+}
+
+int neigh_tick(struct neigh_table *t, uint64_t now,
+	       void (*request)(void *ctx, const struct addr *a), void *ctx)
+{
+	int lost = 0;
+
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		struct neigh_slot *s = &t->slots[i];
+		if (!s->used || s->state == NEIGH_STATIC)
+			continue;
+		if (s->state == NEIGH_REACHABLE && now - s->confirmed >= t->timeout) {
+			if (!s->wanted) {
+				neigh_delete(t, s);
+				i--;
+				continue;
+			}
+			s->state = NEIGH_INCOMPLETE;
+			memset(s->mac, 0, 6);
+			s->next_req = now;
+			lost++;
+		}
+		if (s->wanted && now >= s->next_req) {
+			if (request != NULL)
+				request(ctx, &s->addr);
+			s->requests++;
+			s->next_req = now + t->retry;
+		}
+	}
+	return lost;
+}
+
+uint32_t neigh_count(const struct neigh_table *t)
+{
+	return t->count;
+}
+
+void neigh_foreach(const struct neigh_table *t,
+		   void (*fn)(void *ctx, const struct neigh_entry_info *e), void *ctx)
+{
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		const struct neigh_slot *s = &t->slots[i];
+		if (!s->used)
+			continue;
+		struct neigh_entry_info info = {
+			.addr = s->addr,
+			.state = s->state,
+			.wanted = s->wanted,
+			.confirmed = s->confirmed,
+			.requests = s->requests,
+		};
+		memcpy(info.mac, s->mac, 6);
+		fn(ctx, &info);
+	}
+}
