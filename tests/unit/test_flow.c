@@ -12,25 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/testutil.h"
 #include "dataplane/addr.h"
 #include "dataplane/flow.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* splitmix64: fixed seeds only, so every run sees the same inputs. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint64_t *s, uint32_t n)
-{
-	return (uint32_t)(rng_next(s) % n);
-}
 
 static void set_v4(struct addr *a, uint32_t v)
 {
@@ -1056,11 +1043,11 @@ static void test_lookup_burst(void **state)
 		unsigned hits, exp_hits = 0;
 
 		for (unsigned j = 0; j < 45; j++) {
-			uint32_t i = rng_below(&seed, n + n / 4); /* some misses */
+			uint32_t i = (uint32_t)tu_below(&seed, n + n / 4); /* some misses */
 
-			if (j > 0 && rng_below(&seed, 8) == 0) {
+			if (j > 0 && (uint32_t)tu_below(&seed, 8) == 0) {
 				kb[j] = kb[j - 1]; /* the same flow twice in a burst */
-			} else if (i < n && (i % 2) && rng_below(&seed, 2)) {
+			} else if (i < n && (i % 2) && (uint32_t)tu_below(&seed, 2)) {
 				kb[j] = rev_n(i % 7, (uint16_t)(2000 + i), IPPROTO_UDP);
 			} else {
 				kb[j] = key_n(i, IPPROTO_UDP, (int)(i % 3 == 0));
@@ -1253,7 +1240,7 @@ static void model_packet(struct model *m, struct flow_entry *e, uint32_t id, int
 	uint8_t before = e->tcp_state;
 
 	if (proto_of(id) == IPPROTO_TCP) {
-		flow_track_tcp(e, fl[rng_below(seed, sizeof(fl))], dir, m->now);
+		flow_track_tcp(e, fl[(uint32_t)tu_below(seed, sizeof(fl))], dir, m->now);
 		if (e->tcp_state == FLOW_TCP_ESTABLISHED)
 			m->was_est[id] = 1;
 		if (e->tcp_state == FLOW_TCP_SYN_SENT && before >= FLOW_TCP_FIN_WAIT)
@@ -1311,8 +1298,8 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 	m->evict_est = evict_est;
 
 	for (uint32_t n = 0; n < ops; n++) {
-		uint32_t r = rng_below(&seed, 100);
-		uint32_t id = rng_below(&seed, nkeys);
+		uint32_t r = (uint32_t)tu_below(&seed, 100);
+		uint32_t id = (uint32_t)tu_below(&seed, nkeys);
 
 		if (heavy)
 			r = r < 8 ? r : r < 80 ? 8 + (r - 8) * 32 / 72 : 40 + (r - 80) * 60 / 20;
@@ -1320,9 +1307,9 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 		struct flow_entry *e;
 
 		if (r < 8) { /* time passes */
-			m->now += rng_below(&seed, jump);
+			m->now += (uint32_t)tu_below(&seed, jump);
 		} else if (r < 40) { /* a packet of a flow: look up, insert if new */
-			m->now += rng_below(&seed, 8);
+			m->now += (uint32_t)tu_below(&seed, 8);
 			e = model_lookup(m, t, &k, (int32_t)id, FLOW_DIR_FWD);
 			if (e == NULL) {
 				m->op = OP_INSERT;
@@ -1352,7 +1339,7 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 			}
 			model_packet(m, e, id, FLOW_DIR_FWD, &seed);
 		} else if (r < 55) { /* a reply through a reverse key */
-			uint32_t slot = rng_below(&seed, 3 * NREV);
+			uint32_t slot = (uint32_t)tu_below(&seed, 3 * NREV);
 			struct flow_key rk = model_rev_key(slot);
 			int32_t owner = m->rev_owner[slot];
 
@@ -1365,7 +1352,7 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 			e = model_lookup(m, t, &k, (int32_t)id, FLOW_DIR_FWD);
 			if (e == NULL)
 				continue;
-			uint32_t slot = pclass(proto_of(id)) * NREV + rng_below(&seed, NREV);
+			uint32_t slot = pclass(proto_of(id)) * NREV + (uint32_t)tu_below(&seed, NREV);
 			struct flow_key rk = model_rev_key(slot);
 			int32_t owner = m->rev_owner[slot];
 			int expect, rc;
@@ -1403,7 +1390,7 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 			m->op = OP_NONE;
 			assert_false(m->present[id]);
 		} else { /* idle sweep */
-			uint32_t before = m->count, budget = rng_below(&seed, 64), freed;
+			uint32_t before = m->count, budget = (uint32_t)tu_below(&seed, 64), freed;
 
 			m->op = OP_EXPIRE;
 			m->check_now = m->now;

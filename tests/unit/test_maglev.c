@@ -11,26 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/testutil.h"
 #include "dataplane/addr.h"
 #include "dataplane/hash.h"
 #include "dataplane/maglev.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* splitmix64: fixed seeds only, so every run sees the same inputs. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint64_t *s, uint32_t n)
-{
-	return (uint32_t)(rng_next(s) % n);
-}
 
 static struct maglev_backend v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port,
 				uint32_t weight)
@@ -83,7 +70,7 @@ static struct maglev_backend *make_backends(uint32_t n, uint32_t weight)
 static void shuffle(struct maglev_backend *b, uint32_t n, uint64_t *s)
 {
 	for (uint32_t i = n; i > 1; i--) {
-		uint32_t j = rng_below(s, i);
+		uint32_t j = (uint32_t)tu_below(s, i);
 		struct maglev_backend tmp = b[i - 1];
 
 		b[i - 1] = b[j];
@@ -317,7 +304,7 @@ static void test_empty(void **state)
 	build_ok(&t, MAGLEV_DEFAULT_SIZE, b, 5, 1); /* all drained */
 	assert_int_equal(maglev_count(&t, counts), MAGLEV_DEFAULT_SIZE);
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(maglev_lookup(&t, rng_next(&s)), MAGLEV_NONE);
+		assert_int_equal(maglev_lookup(&t, tu_rand(&s)), MAGLEV_NONE);
 	maglev_free(&t);
 	maglev_free(&t); /* second free is harmless */
 	maglev_free(NULL);
@@ -447,13 +434,13 @@ static void test_weights(void **state)
 	/* random moderate weights (round scan), then skewed ones (heap) */
 	struct maglev_backend *r = make_backends(200, 1);
 	for (uint32_t i = 0; i < 200; i++)
-		r[i].weight = 1 + rng_below(&s, 1000);
+		r[i].weight = 1 + (uint32_t)tu_below(&s, 1000);
 	check_weights(r, 200, MAGLEV_DEFAULT_SIZE, 3);
 	r[17].weight = 1000000;
 	r[18].weight = 0;
 	check_weights(r, 200, MAGLEV_DEFAULT_SIZE, 3);
 	for (uint32_t i = 0; i < 200; i++)
-		r[i].weight = 1 + rng_below(&s, 5);
+		r[i].weight = 1 + (uint32_t)tu_below(&s, 5);
 	r[5].weight = UINT32_MAX; /* the full weight range needs no cap */
 	r[6].weight = UINT32_MAX - 1;
 	check_weights(r, 200, MAGLEV_DEFAULT_SIZE, 4);
@@ -578,7 +565,7 @@ static void test_order_independent(void **state)
 	(void)state;
 	assert_non_null(c);
 	for (uint32_t i = 0; i < n; i++)
-		b[i].weight = rng_below(&s, 4) == 0 ? 0 : 1 + rng_below(&s, 100);
+		b[i].weight = (uint32_t)tu_below(&s, 4) == 0 ? 0 : 1 + (uint32_t)tu_below(&s, 100);
 	b[n - 1].weight = 50000; /* skewed enough for the heap fill */
 	build_ok(&t, MAGLEV_DEFAULT_SIZE, b, n, 42);
 	memcpy(c, b, n * sizeof(*b));
@@ -652,27 +639,27 @@ static void test_matches_reference(void **state)
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		for (int variant = 0; variant < 4; variant++) {
 			uint32_t m = sizes[k];
-			uint32_t n = 1 + rng_below(&s, m < 400 ? m : 400);
+			uint32_t n = 1 + (uint32_t)tu_below(&s, m < 400 ? m : 400);
 
 			if (variant >= 2 && m > 200 && n < 100)
 				n += 100; /* skewed enough (w_max / w_mean > 64) for the heap */
 			struct maglev_backend *b = make_backends(n, 1);
 			uint32_t *want = calloc(m, sizeof(*want));
 			struct maglev_table t;
-			uint64_t seed = rng_next(&s);
+			uint64_t seed = tu_rand(&s);
 
 			assert_non_null(want);
 			for (uint32_t i = 0; i < n; i++) {
 				if (variant == 1) /* close weights: round scan */
-					b[i].weight = 1 + rng_below(&s, 3);
+					b[i].weight = 1 + (uint32_t)tu_below(&s, 3);
 				else if (variant >= 2) /* skewed: heap */
 					b[i].weight =
-					    rng_below(&s, 10) == 0 ? 0 : 1 + rng_below(&s, 3);
+					    (uint32_t)tu_below(&s, 10) == 0 ? 0 : 1 + (uint32_t)tu_below(&s, 3);
 			}
 			if (variant == 2)
-				b[rng_below(&s, n)].weight = 1000;
+				b[(uint32_t)tu_below(&s, n)].weight = 1000;
 			if (variant == 3)
-				b[rng_below(&s, n)].weight = UINT32_MAX;
+				b[(uint32_t)tu_below(&s, n)].weight = UINT32_MAX;
 			shuffle(b, n, &s);
 			ref_build(m, b, n, seed, want);
 			build_ok(&t, m, b, n, seed);
@@ -740,7 +727,7 @@ static void test_lookup(void **state)
 	assert_int_equal(maglev_lookup(&t, UINT64_MAX), t.entry[t.size - 1]);
 	assert_int_equal(maglev_lookup(&t, 0x8000000000000000ULL), t.entry[t.size / 2]);
 	for (uint32_t i = 0; i < draws; i++) {
-		uint64_t h = rng_next(&s);
+		uint64_t h = tu_rand(&s);
 		uint32_t e = maglev_lookup(&t, h);
 
 		assert_int_equal(e, t.entry[((h >> 32) * t.size) >> 32]);

@@ -1,4 +1,5 @@
 /* Unit tests for raft/codec: round trips, truncation, limits, error codes, mutated frames. */
+#include "tests/unit/testutil.h"
 #include "raft/codec.h"
 
 #include <stdarg.h>
@@ -11,31 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *s, uint64_t n)
-{
-	return n ? splitmix64(s) % n : 0;
-}
 
 /* Values that stress encodings: 0, small, all-ones, high bit. */
 static uint64_t rnd_u64(uint64_t *s)
 {
-	switch (rnd(s, 4)) {
+	switch (tu_below(s, 4)) {
 	case 0:
 		return 0;
 	case 1:
-		return rnd(s, 1000);
+		return tu_below(s, 1000);
 	case 2:
-		return UINT64_MAX - rnd(s, 3);
+		return UINT64_MAX - tu_below(s, 3);
 	default:
-		return splitmix64(s);
+		return tu_rand(s);
 	}
 }
 
@@ -53,8 +42,8 @@ static void random_msg(struct owned *o, uint8_t t, uint64_t *s)
 
 	memset(o, 0, sizeof(*o));
 	m->type = t;
-	m->reject = (uint8_t)rnd(s, 2);
-	m->flags = (uint8_t)rnd(s, 2);
+	m->reject = (uint8_t)tu_below(s, 2);
+	m->flags = (uint8_t)tu_below(s, 2);
 	m->from = rnd_u64(s);
 	m->to = rnd_u64(s);
 	m->term = rnd_u64(s);
@@ -65,31 +54,31 @@ static void random_msg(struct owned *o, uint8_t t, uint64_t *s)
 	m->hint_term = rnd_u64(s);
 	m->ctx = rnd_u64(s);
 	if (t == RAFT_MSG_APPEND) {
-		m->n_entries = (uint32_t)rnd(s, 41);
+		m->n_entries = (uint32_t)tu_below(s, 41);
 		m->entries = o->ents;
 		for (uint32_t i = 0; i < m->n_entries; i++) {
 			struct raft_entry *e = &o->ents[i];
 			e->term = rnd_u64(s);
 			e->index = rnd_u64(s);
-			e->type = (uint8_t)(1 + rnd(s, 3));
-			e->len = (uint32_t)rnd(s, 300);
+			e->type = (uint8_t)(1 + tu_below(s, 3));
+			e->len = (uint32_t)tu_below(s, 300);
 			e->data = e->len ? o->pool + used : NULL;
 			for (uint32_t k = 0; k < e->len; k++)
-				o->pool[used++] = (uint8_t)splitmix64(s);
+				o->pool[used++] = (uint8_t)tu_rand(s);
 		}
 	} else if (t == RAFT_MSG_SNAPSHOT) {
 		m->snap.index = rnd_u64(s);
 		m->snap.term = rnd_u64(s);
-		m->snap.conf.n_voters = (uint32_t)rnd(s, RAFT_MAX_MEMBERS + 1);
-		m->snap.conf.n_learners = (uint32_t)rnd(s, RAFT_MAX_MEMBERS + 1);
+		m->snap.conf.n_voters = (uint32_t)tu_below(s, RAFT_MAX_MEMBERS + 1);
+		m->snap.conf.n_learners = (uint32_t)tu_below(s, RAFT_MAX_MEMBERS + 1);
 		for (uint32_t i = 0; i < m->snap.conf.n_voters; i++)
 			m->snap.conf.voters[i] = rnd_u64(s);
 		for (uint32_t i = 0; i < m->snap.conf.n_learners; i++)
 			m->snap.conf.learners[i] = rnd_u64(s);
-		m->snap_len = (uint32_t)rnd(s, 4000);
+		m->snap_len = (uint32_t)tu_below(s, 4000);
 		m->snap_data = m->snap_len ? o->pool : NULL;
 		for (uint32_t k = 0; k < m->snap_len; k++)
-			o->pool[k] = (uint8_t)splitmix64(s);
+			o->pool[k] = (uint8_t)tu_rand(s);
 	}
 }
 
@@ -396,7 +385,7 @@ static void test_stream_split(void **state)
 	for (int i = 0; i < 30; i++) {
 		size_t len;
 		uint8_t *b;
-		random_msg(&o, (uint8_t)(1 + rnd(&s, 10)), &s);
+		random_msg(&o, (uint8_t)(1 + tu_below(&s, 10)), &s);
 		types[i] = o.m.type;
 		b = encode(&o.m, &len);
 		stream = realloc(stream, total + len);
@@ -438,24 +427,24 @@ static void test_mutations_never_crash(void **state)
 		uint8_t *b, *mb;
 		int rc;
 
-		random_msg(&o, (uint8_t)(1 + rnd(&s, 10)), &s);
+		random_msg(&o, (uint8_t)(1 + tu_below(&s, 10)), &s);
 		if (o.m.n_entries > 8)
 			o.m.n_entries = 8;
 		b = encode(&o.m, &len);
 		mlen = len;
-		switch (rnd(&s, 4)) {
+		switch (tu_below(&s, 4)) {
 		case 0: /* flip bytes */
-			for (uint64_t k = 1 + rnd(&s, 4); k > 0; k--)
-				b[rnd(&s, len)] ^= (uint8_t)(1 + rnd(&s, 255));
+			for (uint64_t k = 1 + tu_below(&s, 4); k > 0; k--)
+				b[tu_below(&s, len)] ^= (uint8_t)(1 + tu_below(&s, 255));
 			break;
 		case 1: /* shorten */
-			mlen = rnd(&s, len);
+			mlen = tu_below(&s, len);
 			break;
 		case 2: /* change a length or count field to something hostile */
-			put32(b + (rnd(&s, 2) ? 0 : rnd(&s, len - 3)), (uint32_t)splitmix64(&s));
+			put32(b + (tu_below(&s, 2) ? 0 : tu_below(&s, len - 3)), (uint32_t)tu_rand(&s));
 			break;
 		default: /* keep the frame, fix the prefix to a random size */
-			mlen = RAFT_CODEC_HDR_LEN + rnd(&s, len);
+			mlen = RAFT_CODEC_HDR_LEN + tu_below(&s, len);
 			if (mlen > len)
 				mlen = len;
 			put32(b, (uint32_t)(mlen - 4));

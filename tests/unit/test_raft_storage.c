@@ -1,4 +1,5 @@
 /* Unit tests for raft/storage: round trips, truncation, compaction, snapshots, crash recovery. */
+#include "tests/unit/testutil.h"
 #include "raft/storage.h"
 
 #include <stdarg.h>
@@ -19,18 +20,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *s, uint64_t n)
-{
-	return n ? splitmix64(s) % n : 0;
-}
 
 static char *make_dir(void)
 {
@@ -212,10 +201,10 @@ static void assert_ends_with_marker(const char *dir)
 static uint32_t entry_bytes(uint64_t index, uint64_t term, uint64_t salt, uint8_t *out)
 {
 	uint64_t s = index * 1000003 + term * 7919 + salt * 104729;
-	uint32_t len = (uint32_t)rnd(&s, 120);
+	uint32_t len = (uint32_t)tu_below(&s, 120);
 
 	for (uint32_t i = 0; i < len; i++)
-		out[i] = (uint8_t)splitmix64(&s);
+		out[i] = (uint8_t)tu_rand(&s);
 	return len;
 }
 
@@ -723,23 +712,23 @@ static struct crash_case *build_case(uint64_t seed)
 
 	assert_non_null(c);
 	c->dir = make_dir();
-	c->o.segment_size = 600 + rnd(&s, 2000);
+	c->o.segment_size = 600 + tu_below(&s, 2000);
 	st = open_ok(c->dir, &c->o, &ld);
 	raft_storage_loaded_free(&ld);
-	k = 8 + (int)rnd(&s, 25);
+	k = 8 + (int)tu_below(&s, 25);
 	for (int i = 0; i < k; i++) {
-		if (rnd(&s, 5) == 0)
+		if (tu_below(&s, 5) == 0)
 			term++;
-		do_append(st, &c->acked, 1 + rnd(&s, 6), term, splitmix64(&s) % 1000);
-		if (rnd(&s, 6) == 0 && c->acked.last > c->acked.hs.commit + 2) {
-			uint64_t from = c->acked.hs.commit + 1 + rnd(&s, 2);
+		do_append(st, &c->acked, 1 + tu_below(&s, 6), term, tu_rand(&s) % 1000);
+		if (tu_below(&s, 6) == 0 && c->acked.last > c->acked.hs.commit + 2) {
+			uint64_t from = c->acked.hs.commit + 1 + tu_below(&s, 2);
 			assert_int_equal(raft_storage_truncate_suffix(st, from), 0);
 			c->acked.last = from - 1;
-			do_append(st, &c->acked, 1 + rnd(&s, 3), ++term, splitmix64(&s) % 1000);
+			do_append(st, &c->acked, 1 + tu_below(&s, 3), ++term, tu_rand(&s) % 1000);
 		}
 		set_hs(st, &c->acked, term,
-		       c->acked.hs.term == term ? c->acked.hs.vote : rnd(&s, 4),
-		       c->acked.last - rnd(&s, c->acked.last - c->acked.hs.commit + 1));
+		       c->acked.hs.term == term ? c->acked.hs.vote : tu_below(&s, 4),
+		       c->acked.last - tu_below(&s, c->acked.last - c->acked.hs.commit + 1));
 		assert_int_equal(raft_storage_sync(st), 0);
 	}
 	/* Remember where the last segment ends now. */
@@ -749,14 +738,14 @@ static struct crash_case *build_case(uint64_t seed)
 		char before[512];
 		memcpy(before, c->seg, sizeof(before));
 		c->full = c->acked;
-		if (rnd(&s, 3) == 0 && c->full.last > c->full.hs.commit + 1) {
+		if (tu_below(&s, 3) == 0 && c->full.last > c->full.hs.commit + 1) {
 			c->trunc_from =
-			    c->full.last - rnd(&s, c->full.last - c->full.hs.commit - 1);
+			    c->full.last - tu_below(&s, c->full.last - c->full.hs.commit - 1);
 			assert_int_equal(raft_storage_truncate_suffix(st, c->trunc_from), 0);
 			c->full.last = c->trunc_from - 1;
 			term++;
 		}
-		c->n_new = 1 + rnd(&s, 8);
+		c->n_new = 1 + tu_below(&s, 8);
 		c->new_term = term;
 		c->new_salt = 5000 + seed;
 		do_append(st, &c->full, c->n_new, term, c->new_salt);
@@ -831,7 +820,7 @@ static void test_recovery_random_cuts(void **state)
 			static struct model m;
 			struct raft_storage_loaded ld;
 			struct raft_storage *st;
-			size_t cut = c->batch_start + rnd(&s, segsize - c->batch_start + 1);
+			size_t cut = c->batch_start + tu_below(&s, segsize - c->batch_start + 1);
 
 			clear_dir(work);
 			copy_dir(c->dir, work);
@@ -890,7 +879,7 @@ static void test_flip_nonfinal_refused(void **state)
 			struct rinfo r[512];
 			size_t size, n, pick, at, n2;
 			uint8_t *b, *b2, mask;
-			int from_top = (int)rnd(&s, (uint64_t)nseg);
+			int from_top = (int)tu_below(&s, (uint64_t)nseg);
 			int rc;
 
 			assert_int_equal(seg_path(c->dir, from_top, segp, sizeof(segp)), 0);
@@ -898,12 +887,12 @@ static void test_flip_nonfinal_refused(void **state)
 			n = walk(b, size, r, 512);
 			assert_true(n >= 2);
 			/* Not the last record of the last segment. */
-			pick = rnd(&s, from_top == 0 ? n - 1 : n);
-			at = r[pick].off + rnd(&s, r[pick].total);
+			pick = tu_below(&s, from_top == 0 ? n - 1 : n);
+			at = r[pick].off + tu_below(&s, r[pick].total);
 			clear_dir(work);
 			copy_dir(c->dir, work);
 			snprintf(wpath, sizeof(wpath), "%s/%s", work, strrchr(segp, '/') + 1);
-			mask = (uint8_t)(1 + rnd(&s, 255));
+			mask = (uint8_t)(1 + tu_below(&s, 255));
 			flip_byte(wpath, at, mask);
 			rc = raft_storage_open(work, &c->o, &st, &ld, err, sizeof(err));
 			assert_int_equal(rc, -EBADMSG);
@@ -952,7 +941,7 @@ static void test_flip_final_record(void **state)
 		clear_dir(work);
 		copy_dir(c->dir, work);
 		snprintf(wpath, sizeof(wpath), "%s/%s", work, strrchr(c->seg, '/') + 1);
-		flip_byte(wpath, r[n - 1].off + rnd(&s, r[n - 1].total), 0x20);
+		flip_byte(wpath, r[n - 1].off + tu_below(&s, r[n - 1].total), 0x20);
 		st = open_ok(work, &c->o, &ld);
 		check_loaded(&ld, &c->full);
 		assert_int_equal(ld.torn_bytes, r[n - 1].total);
@@ -996,12 +985,12 @@ static void test_flip_unacked_last_entry(void **state)
 				ents[ne++] = i;
 		assert_true(ne >= 1);
 		/* Cut right after some entry of the crash batch, then damage it. */
-		j = ents[rnd(&s, ne)];
+		j = ents[tu_below(&s, ne)];
 		clear_dir(work);
 		copy_dir(c->dir, work);
 		snprintf(wpath, sizeof(wpath), "%s/%s", work, strrchr(c->seg, '/') + 1);
 		assert_int_equal(truncate(wpath, (off_t)(r[j].off + r[j].total)), 0);
-		flip_byte(wpath, r[j].off + rnd(&s, r[j].total), 0x01);
+		flip_byte(wpath, r[j].off + tu_below(&s, r[j].total), 0x01);
 		expect_after_cut(c, b, size, r[j].off, &m);
 		st = open_ok(work, &c->o, &ld);
 		check_loaded(&ld, &m);
