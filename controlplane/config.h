@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataplane/addr.h"
 #include "dataplane/flow.h"
@@ -13,9 +14,11 @@
 /*
  * The whole file is read and validated before anything is started; an error
  * message names the file, the line and the setting, e.g.
- *   conf/x.conf:42: services.[1].backends.[0].weight: must be 0..1000000
- * Loaded configs are plain values owned by the caller (config_free). Any
- * single thread; no global state.
+ *   conf/x.conf:42: services.[1].backends.[0].weight: 2000000 is out of range (expected an integer in 0..1000000)
+ * Every setting is one row of a table in config.c, from which parsing,
+ * validation, defaults, config_write and config_write_reference (the
+ * reference in docs/config.md) all come. Loaded configs are plain values
+ * owned by the caller (config_free). Any single thread; no global state.
  */
 
 #define CFG_NAME_MAX 64
@@ -24,6 +27,7 @@
 #define CFG_MAX_SERVICES 1024
 #define CFG_MAX_BACKENDS 4096 /* per service */
 #define CFG_MAX_NEIGHBOURS 1024
+#define CFG_MAX_WORKERS 127 /* DPDK's RTE_MAX_LCORE (128) minus the control lcore */
 
 enum cfg_log_level {
 	CFG_LOG_ERROR = 0,
@@ -39,9 +43,9 @@ enum cfg_idle {
 
 struct cfg_backend {
 	struct addr addr;
-	uint16_t port;   /* 0 = the service port */
+	uint16_t port;   /* never 0 after loading: the service port when the file omits it */
 	uint32_t weight; /* 0 = draining */
-	uint32_t uid;    /* derived from (addr, port): stable across reloads and nodes */
+	uint32_t uid;    /* config_backend_uid(addr, port): stable across reloads and nodes */
 };
 
 struct cfg_service {
@@ -79,7 +83,7 @@ struct cfg_dataplane {
 	uint16_t mtu;
 	/* workers and memory */
 	unsigned workers;       /* one RX queue each (RSS when the port supports it) */
-	uint32_t mbufs;         /* mempool size */
+	uint32_t mbufs;         /* mempool size (computed when the file says 0 or nothing) */
 	uint32_t mbuf_cache;
 	uint16_t burst;         /* RX burst, <= FWD_BURST_MAX */
 	uint32_t tx_flush_us;   /* buffered TX flushed at least this often */
@@ -113,13 +117,20 @@ struct fulcrum_config {
 
 /*
  * Load and validate path into *cfg (zeroed first; defaults for what the file
- * omits). Returns 0, or -1 with the message in err ("FILE:LINE: SETTING:
- * problem"). Unknown settings are errors (a typo must not be ignored). On
- * error *cfg holds nothing to free.
+ * omits). Returns 0, or a negative errno with the message in err
+ * ("FILE:LINE: SETTING: problem (expected ...)"; "FILE: SETTING: ..." when the
+ * setting is missing from the top level, which has no line):
+ *   -EINVAL  the file is not valid (syntax, unknown setting, type, range, a
+ *            cross-check);
+ *   -ENOENT, -EACCES, -EFBIG, -EIO ...  the file cannot be read (EFBIG: over 16 MiB);
+ *   -ENOMEM  out of memory.
+ * Unknown settings are errors (a typo must not be ignored). @include is
+ * refused (one self-contained file per node). On error *cfg holds nothing
+ * to free (it is zeroed). Any single thread.
  */
 int config_load(const char *path, struct fulcrum_config *cfg, char *err, size_t errlen);
 
-/* The same from text in memory; name stands for the file name in messages. */
+/* The same from text in memory; name stands for the file name in messages (and cfg->path). */
 int config_load_string(const char *text, const char *name, struct fulcrum_config *cfg, char *err,
 		       size_t errlen);
 
@@ -127,18 +138,55 @@ int config_load_string(const char *text, const char *name, struct fulcrum_config
 void config_free(struct fulcrum_config *cfg);
 
 /*
+ * The identity of a backend as a 32-bit uid: a seeded hash_bytes() of the
+ * same 19 bytes Maglev hashes (family, 16 address bytes, port big-endian),
+ * with a fixed seed, so it is the same on every node and across reloads and
+ * does not depend on the cluster hash seed. Never 0. Two identities of one
+ * service with the same uid are rejected by config_load. Pure; any thread.
+ */
+uint32_t config_backend_uid(const struct addr *a, uint16_t port);
+
+/*
+ * A neigh callback for config_to_spec over the static neighbours of the
+ * config (ctx = const struct fulcrum_config *): returns 1 and fills mac when
+ * cfg lists a, else 0. Pure read; any thread. fulcrumd's real callback
+ * consults its neighbour table (where the static entries are also added).
+ */
+int config_neigh_static(void *ctx, const struct addr *a, uint8_t mac[6]);
+
+/*
+ * Write cfg as a complete config file (every setting, defaults included) in
+ * libconfig syntax: what fulcrumd actually runs with. Loading the output
+ * gives a config equal to cfg. Returns 0, or -EIO if writing failed.
+ */
+int config_write(const struct fulcrum_config *cfg, FILE *f);
+
+/*
+ * Write the settings reference (Markdown tables: setting, type and bounds,
+ * default, meaning) generated from the settings table. docs/config.md
+ * carries this output verbatim (a unit test keeps them in step).
+ * Returns 0 or -EIO.
+ */
+int config_write_reference(FILE *f);
+
+/*
  * Fill a forwarding-state spec from cfg: services and backends with their
  * uids, node addresses, hash seed, revision. Backend MACs are looked up with
  * neigh(ctx, addr, mac) (returns 1 and fills mac when resolved, else 0) so the
- * caller decides where neighbours come from (static entries, ARP). port_mac is
- * the port's MAC; gateway_mac the resolved gateway (zero if unknown).
- * Allocates the arrays the spec points to: release with config_spec_free.
- * Returns 0 or -ENOMEM.
+ * caller decides where neighbours come from (static entries, ARP); this
+ * function does not consult cfg->neighbours itself (config_neigh_static
+ * does, if the caller wants only those). neigh NULL = nothing resolved.
+ * port_mac is the port's MAC; gateway_mac the resolved gateway (zero if
+ * unknown); either may be NULL (zero). n_workers 0 = cfg->dp.workers.
+ * Allocates the arrays the spec points to (one block): release with
+ * config_spec_free. *spec is zeroed first. Returns 0 or -ENOMEM (nothing
+ * to free then). Control thread (any single thread).
  */
 int config_to_spec(const struct fulcrum_config *cfg, uint64_t revision, const uint8_t port_mac[6],
 		   const uint8_t gateway_mac[6],
 		   int (*neigh)(void *ctx, const struct addr *a, uint8_t mac[6]), void *ctx,
 		   unsigned n_workers, struct fwd_spec *spec);
+/* Free what config_to_spec allocated and zero *spec. NULL or zeroed is fine. */
 void config_spec_free(struct fwd_spec *spec);
 
 #endif

@@ -319,3 +319,27 @@ void neigh_foreach(const struct neigh_table *t,
 		fn(ctx, &info);
 	}
 }
+
+int neigh_arp_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
+		      const struct addr *sender_ip, const struct addr *target)
+{
+	if (size < NEIGH_ARP_FRAME_LEN || sender_ip == NULL || target == NULL ||
+	    sender_ip->family != ADDR_V4 || target->family != ADDR_V4)
+		return -EINVAL;
+	memset(frame, 0, NEIGH_ARP_FRAME_LEN);
+	memset(frame, 0xff, 6); /* broadcast */
+	memcpy(frame + 6, sender_mac, 6);
+	frame[12] = 0x08; /* ethertype ARP */
+	frame[13] = 0x06;
+	uint8_t *arp = frame + 14;
+	arp[1] = 1;    /* htype Ethernet */
+	arp[2] = 0x08; /* ptype IPv4 */
+	arp[4] = 6;    /* hlen */
+	arp[5] = 4;    /* plen */
+	arp[7] = 1;    /* op request */
+	memcpy(arp + 8, sender_mac, 6);
+	memcpy(arp + 14, sender_ip->b, 4);
+	/* target hardware address stays zero */
+	memcpy(arp + 24, target->b, 4);
+	return NEIGH_ARP_FRAME_LEN;
+}

@@ -107,4 +107,17 @@ uint32_t neigh_count(const struct neigh_table *t);
 void neigh_foreach(const struct neigh_table *t,
 		   void (*fn)(void *ctx, const struct neigh_entry_info *e), void *ctx);
 
+/* Length of the frames neigh_arp_request() writes: 14 + 28, padded to the 60-byte Ethernet minimum. */
+#define NEIGH_ARP_FRAME_LEN 60
+
+/*
+ * Write a broadcast ARP request (RFC 826; RFC 5227 section 1.1 keeps the
+ * target hardware address zero) "who has `target`, tell `sender_ip` at
+ * `sender_mac`" into frame[0 .. NEIGH_ARP_FRAME_LEN). Both addresses must be
+ * IPv4. Returns NEIGH_ARP_FRAME_LEN, or -EINVAL (frame too small, not IPv4).
+ * Pure; any thread.
+ */
+int neigh_arp_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
+		      const struct addr *sender_ip, const struct addr *target);
+
 #endif

@@ -1,0 +1,754 @@
+/* dpdk_dp: EAL, port, workers (l3fwd-shaped loop around fwd_burst) and RCU publication of fwd_state. */
+#include "dataplane/dpdk_dp.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/snat.h"
+
+/* Packets prefetched ahead of the one being mapped to an rw_buf (l3fwd uses 3). */
+#define DPDK_PREFETCH_AHEAD 3
+/* Flow-table sweep per loop: a little after every burst, more when the queue was empty. */
+#define DPDK_EXPIRE_BUSY 8
+#define DPDK_EXPIRE_IDLE 256
+/* Control frames worker 0 moves from the inject ring per loop (ports without a spare TX queue). */
+#define DPDK_INJECT_BURST 16
+
+struct dpdk_worker {
+	/* Written by this worker only (its counters are read by the control thread). */
+	struct fwd_worker fw;
+	struct dpdk_dp *dp;
+	unsigned id;
+	unsigned lcore;
+	uint16_t queue; /* RX and TX queue id */
+	struct flow_table *flows;
+	struct snat_pool *snat_v4;
+	struct rte_eth_dev_tx_buffer *txb;
+	uint64_t tx_unsent; /* written by rte_eth_tx_buffer_count_callback */
+	uint64_t control_full;
+	uint64_t multiseg;
+	uint64_t injected;
+	uint64_t sleeps;
+	uint64_t expired;
+} __rte_cache_aligned;
+
+struct dpdk_dp {
+	/* Read by every worker on every burst: keep it on its own line. */
+	struct fwd_state *state __rte_cache_aligned;
+	volatile int stop;
+	struct rte_rcu_qsbr *qsbr;
+
+	struct dpdk_params p;
+	char devargs[256];
+	uint16_t port;
+	int port_found;
+	int port_started;
+	int launched;
+	uint16_t ctl_txq;   /* UINT16_MAX = none: control frames go through inject */
+	struct rte_ring *inject; /* control -> worker 0 (SP/SC) when there is no ctl_txq */
+	struct rte_ring *to_control; /* workers -> control (MP/SC) */
+	struct rte_mempool *pool;
+	struct rte_ether_addr mac;
+	uint64_t tsc_hz;
+	uint64_t ns_mult; /* ns = (tsc * ns_mult) >> 32 */
+	uint64_t control_sent;
+	uint64_t control_dropped;
+	unsigned n_workers;
+	struct dpdk_worker *workers; /* rte_zmalloc'd, cache aligned */
+};
+
+static void dpdk_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void dpdk_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int dpdk_eal_init(int argc, char **argv, char *err, size_t errlen)
+{
+	if (rte_eal_init(argc, argv) < 0) {
+		int e = rte_errno ? rte_errno : EINVAL;
+		dpdk_err(err, errlen, "EAL initialisation failed: %s", rte_strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+void dpdk_eal_cleanup(void)
+{
+	rte_eal_cleanup();
+}
+
+/* ---- Worker ---- */
+
+static inline uint64_t dpdk_now_ns(const struct dpdk_dp *dp)
+{
+	return (uint64_t)(((unsigned __int128)rte_rdtsc() * dp->ns_mult) >> 32);
+}
+
+/*
+ * Put a processed mbuf back in step with its rw_buf: fwd may have moved the
+ * start (tunnel encapsulation prepends into the headroom) and the length.
+ */
+static inline void dpdk_sync_mbuf(struct rte_mbuf *m, const struct rw_buf *b)
+{
+	uint8_t *start = rte_pktmbuf_mtod(m, uint8_t *);
+
+	if (b->data < start)
+		rte_pktmbuf_prepend(m, (uint16_t)(start - b->data));
+	else if (b->data > start)
+		rte_pktmbuf_adj(m, (uint16_t)(b->data - start));
+	m->data_len = (uint16_t)b->len;
+	m->pkt_len = b->len;
+	/* Checksums are complete in software: ask the NIC for nothing. */
+	m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+}
+
+/* Worker 0 sends the control thread's frames when the port has no spare TX queue. */
+static inline void dpdk_worker_inject(struct dpdk_worker *w)
+{
+	struct rte_mbuf *m[DPDK_INJECT_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(w->dp->inject, (void **)m, DPDK_INJECT_BURST, NULL);
+
+	for (unsigned i = 0; i < n; i++)
+		rte_eth_tx_buffer(w->dp->port, w->queue, w->txb, m[i]);
+	w->injected += n;
+}
+
+static void dpdk_worker_burst(struct dpdk_worker *w, const struct fwd_state *st,
+			      struct rte_mbuf **pkts, unsigned n, uint64_t now)
+{
+	struct dpdk_dp *dp = w->dp;
+	struct rw_buf bufs[FWD_BURST_MAX];
+	struct fwd_result res[FWD_BURST_MAX];
+	unsigned k = 0;
+
+	/* Map to rw_bufs, prefetching frames a few packets ahead (as l3fwd does). */
+	for (unsigned i = 0; i < n && i < DPDK_PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		if (i + DPDK_PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DPDK_PREFETCH_AHEAD], void *));
+		if (unlikely(m->nb_segs != 1 || st == NULL)) {
+			w->multiseg += m->nb_segs != 1;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		pkts[k] = m;
+		bufs[k].data = rte_pktmbuf_mtod(m, uint8_t *);
+		bufs[k].len = m->data_len;
+		bufs[k].headroom = rte_pktmbuf_headroom(m);
+		k++;
+	}
+	if (k == 0)
+		return;
+
+	fwd_burst(st, &w->fw, bufs, k, now, res);
+
+	for (unsigned i = 0; i < k; i++) {
+		struct rte_mbuf *m = pkts[i];
+		switch (res[i].verdict) {
+		case FWD_TX:
+		case FWD_REPLY:
+			dpdk_sync_mbuf(m, &bufs[i]);
+			/* Buffered: sent when BURST packets are queued or at the flush timer. */
+			rte_eth_tx_buffer(dp->port, w->queue, w->txb, m);
+			break;
+		case FWD_CONTROL:
+			dpdk_sync_mbuf(m, &bufs[i]);
+			if (rte_ring_mp_enqueue(dp->to_control, m) != 0) {
+				w->control_full++;
+				rte_pktmbuf_free(m);
+			}
+			break;
+		default: /* FWD_DROP, already counted by fwd by reason */
+			rte_pktmbuf_free(m);
+			break;
+		}
+	}
+}
+
+static int dpdk_worker_main(void *arg)
+{
+	struct dpdk_worker *w = arg;
+	struct dpdk_dp *dp = w->dp;
+	struct rte_mbuf *pkts[FWD_BURST_MAX];
+	const uint64_t flush_tsc =
+		(dp->tsc_hz + 999999) / 1000000 * (dp->p.tx_flush_us ? dp->p.tx_flush_us : 1);
+	uint64_t last_flush = rte_rdtsc();
+	uint32_t idle = 0;
+
+	rte_rcu_qsbr_thread_register(dp->qsbr, w->id);
+	rte_rcu_qsbr_thread_online(dp->qsbr, w->id);
+
+	while (!__atomic_load_n(&dp->stop, __ATOMIC_RELAXED)) {
+		uint64_t tsc = rte_rdtsc();
+		if (tsc - last_flush >= flush_tsc) {
+			rte_eth_tx_buffer_flush(dp->port, w->queue, w->txb);
+			last_flush = tsc;
+		}
+		if (dp->inject != NULL && w->id == 0)
+			dpdk_worker_inject(w);
+
+		/*
+		 * The state pointer is read once per iteration and not used after
+		 * the quiescent report at the bottom: that is the RCU read side.
+		 */
+		const struct fwd_state *st = __atomic_load_n(&dp->state, __ATOMIC_ACQUIRE);
+		uint16_t n = rte_eth_rx_burst(dp->port, w->queue, pkts, dp->p.burst);
+		uint64_t now = dpdk_now_ns(dp);
+
+		if (n > 0) {
+			idle = 0;
+			dpdk_worker_burst(w, st, pkts, n, now);
+			w->expired += flow_expire(w->flows, now, DPDK_EXPIRE_BUSY);
+			rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
+			continue;
+		}
+
+		w->expired += flow_expire(w->flows, now, DPDK_EXPIRE_IDLE);
+		rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
+		if (dp->p.idle != DPDK_IDLE_ADAPTIVE || ++idle < dp->p.idle_polls)
+			continue;
+		/*
+		 * Adaptive idle: send what is buffered, then sleep offline so that
+		 * a publisher never waits for a sleeping worker.
+		 */
+		rte_eth_tx_buffer_flush(dp->port, w->queue, w->txb);
+		last_flush = rte_rdtsc();
+		rte_rcu_qsbr_thread_offline(dp->qsbr, w->id);
+		rte_delay_us_sleep(dp->p.idle_sleep_us);
+		rte_rcu_qsbr_thread_online(dp->qsbr, w->id);
+		w->sleeps++;
+	}
+
+	rte_eth_tx_buffer_flush(dp->port, w->queue, w->txb);
+	rte_rcu_qsbr_thread_offline(dp->qsbr, w->id);
+	rte_rcu_qsbr_thread_unregister(dp->qsbr, w->id);
+	return 0;
+}
+
+/* ---- Setup ---- */
+
+/* The ethdev name EAL gives the device: the devargs up to the first comma. */
+static int dpdk_find_port(const char *devargs, uint16_t *port)
+{
+	char name[RTE_ETH_NAME_MAX_LEN];
+	size_t n = strcspn(devargs, ",");
+
+	if (n >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, devargs, n);
+	name[n] = '\0';
+	if (rte_eth_dev_get_port_by_name(name, port) == 0)
+		return 0;
+	/* A PCI address may be written short ("01:00.0"); with one port there is no doubt. */
+	if (rte_eth_dev_count_avail() == 1) {
+		uint16_t id;
+		RTE_ETH_FOREACH_DEV(id)
+		{
+			*port = id;
+			return 0;
+		}
+	}
+	return -ENODEV;
+}
+
+static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
+{
+	const struct dpdk_params *p = &dp->p;
+	unsigned lcore, i = 0;
+
+	dp->workers = rte_zmalloc("fc_workers", sizeof(*dp->workers) * p->workers,
+				  RTE_CACHE_LINE_SIZE);
+	if (dp->workers == NULL) {
+		dpdk_err(err, errlen, "out of memory for workers");
+		return -ENOMEM;
+	}
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (i == p->workers)
+			break;
+		struct dpdk_worker *w = &dp->workers[i];
+		w->dp = dp;
+		w->id = i;
+		w->lcore = lcore;
+		w->queue = (uint16_t)i;
+		i++;
+	}
+	dp->n_workers = p->workers;
+
+	for (i = 0; i < p->workers; i++) {
+		struct dpdk_worker *w = &dp->workers[i];
+		uint16_t lo, hi;
+
+		if (p->snat_v4.family == ADDR_V4) {
+			if (snat_worker_range(p->snat_port_lo, p->snat_port_hi, i, p->workers, &lo,
+					      &hi) != 0) {
+				dpdk_err(err, errlen, "snat ports %u-%u cannot be split over %u workers",
+					 p->snat_port_lo, p->snat_port_hi, p->workers);
+				return -EINVAL;
+			}
+			w->snat_v4 = snat_create(&p->snat_v4, lo, hi, p->snat_seed ^ (i + 1) * 0x9e37ull);
+			if (w->snat_v4 == NULL) {
+				dpdk_err(err, errlen, "out of memory for SNAT pools");
+				return -ENOMEM;
+			}
+		}
+		/* fwd_flow_release returns SNAT ports to the pool when a flow leaves the table. */
+		w->flows = flow_create(p->flow_capacity, &p->timeouts, fwd_flow_release, &w->fw);
+		if (w->flows == NULL) {
+			dpdk_err(err, errlen, "cannot create a flow table of %u flows",
+				 p->flow_capacity);
+			return -ENOMEM;
+		}
+		fwd_worker_init(&w->fw, i, w->flows, w->snat_v4, NULL);
+
+		w->txb = rte_zmalloc_socket("fc_txb", RTE_ETH_TX_BUFFER_SIZE(p->burst), 0,
+					    rte_eth_dev_socket_id(dp->port));
+		if (w->txb == NULL) {
+			dpdk_err(err, errlen, "out of memory for TX buffers");
+			return -ENOMEM;
+		}
+		rte_eth_tx_buffer_init(w->txb, p->burst);
+		/* What the TX queue does not take is freed and counted, never retried. */
+		rte_eth_tx_buffer_set_err_callback(w->txb, rte_eth_tx_buffer_count_callback,
+						   &w->tx_unsent);
+	}
+	return 0;
+}
+
+static int dpdk_setup_port(struct dpdk_dp *dp, char *err, size_t errlen)
+{
+	const struct dpdk_params *p = &dp->p;
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf;
+	int rc;
+
+	rc = rte_eth_dev_info_get(dp->port, &info);
+	if (rc != 0) {
+		dpdk_err(err, errlen, "port %s: no device info (%s)", dp->devargs, strerror(-rc));
+		return rc;
+	}
+	if (p->workers > info.max_rx_queues || p->workers > info.max_tx_queues) {
+		dpdk_err(err, errlen,
+			 "port %s (%s) has %u RX / %u TX queues, %u workers need one each "
+			 "(af_packet: add qpairs=N to the devargs)",
+			 dp->devargs, info.driver_name, info.max_rx_queues, info.max_tx_queues,
+			 p->workers);
+		return -EINVAL;
+	}
+	memset(&conf, 0, sizeof(conf));
+	if (p->workers > 1) {
+		uint64_t hf = info.flow_type_rss_offloads &
+			      (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+		if (hf == 0) {
+			dpdk_err(err, errlen,
+				 "port %s (%s) cannot hash packets over %u RX queues (no RSS); "
+				 "use workers = 1",
+				 dp->devargs, info.driver_name, p->workers);
+			return -EINVAL;
+		}
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = hf;
+	}
+	/* One pool, reference count 1, freed on the queue's lcore: what FAST_FREE requires. */
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+
+	/* A spare TX queue lets the control thread send without touching a worker's queue. */
+	uint16_t n_txq = (uint16_t)p->workers;
+	dp->ctl_txq = UINT16_MAX;
+	if (info.max_tx_queues > p->workers) {
+		dp->ctl_txq = (uint16_t)p->workers;
+		n_txq++;
+	}
+	rc = rte_eth_dev_configure(dp->port, (uint16_t)p->workers, n_txq, &conf);
+	if (rc != 0) {
+		dpdk_err(err, errlen, "port %s: configure with %u RX / %u TX queues: %s",
+			 dp->devargs, p->workers, n_txq, strerror(-rc));
+		return rc;
+	}
+	uint16_t nrx = p->rx_desc, ntx = p->tx_desc;
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(dp->port, &nrx, &ntx);
+	if (rc != 0) {
+		dpdk_err(err, errlen, "port %s: descriptor counts: %s", dp->devargs, strerror(-rc));
+		return rc;
+	}
+	if (p->mtu != 0) {
+		rc = rte_eth_dev_set_mtu(dp->port, p->mtu);
+		if (rc != 0 && rc != -ENOTSUP) {
+			dpdk_err(err, errlen, "port %s: MTU %u: %s", dp->devargs, p->mtu,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	int socket = rte_eth_dev_socket_id(dp->port);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	for (uint16_t q = 0; q < p->workers; q++) {
+		rc = rte_eth_rx_queue_setup(dp->port, q, nrx, (unsigned)socket, NULL, dp->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(dp->port, q, ntx, (unsigned)socket, NULL);
+		if (rc != 0) {
+			dpdk_err(err, errlen, "port %s: queue %u setup: %s", dp->devargs, q,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	if (dp->ctl_txq != UINT16_MAX) {
+		rc = rte_eth_tx_queue_setup(dp->port, dp->ctl_txq, ntx, (unsigned)socket, NULL);
+		if (rc != 0) {
+			dpdk_err(err, errlen, "port %s: control TX queue setup: %s", dp->devargs,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	rc = rte_eth_dev_start(dp->port);
+	if (rc != 0) {
+		dpdk_err(err, errlen, "port %s: start: %s", dp->devargs, strerror(-rc));
+		return rc;
+	}
+	dp->port_started = 1;
+	/*
+	 * Promiscuous: DSR and the VIPs use the port MAC, but a port that also
+	 * sees frames for other MACs must still pass ARP for announced VIPs.
+	 * Not fatal: unicast to our MAC and broadcasts arrive anyway.
+	 */
+	(void)rte_eth_promiscuous_enable(dp->port);
+	rte_eth_macaddr_get(dp->port, &dp->mac);
+	return 0;
+}
+
+int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size_t errlen)
+{
+	struct dpdk_dp *dp;
+	int rc;
+
+	*out = NULL;
+	if (p->workers == 0 || p->burst == 0 || p->burst > FWD_BURST_MAX || p->port_devargs == NULL ||
+	    p->rx_desc == 0 || p->tx_desc == 0) {
+		dpdk_err(err, errlen, "bad dataplane parameters (workers, burst 1..%d, descriptors)",
+			 FWD_BURST_MAX);
+		return -EINVAL;
+	}
+	if (rte_lcore_count() < p->workers + 1) {
+		dpdk_err(err, errlen,
+			 "EAL has %u lcores: one for control plus %u workers are needed "
+			 "(dataplane.lcores)",
+			 rte_lcore_count(), p->workers);
+		return -EINVAL;
+	}
+	/*
+	 * Every RX descriptor may hold an mbuf, every TX descriptor and TX buffer
+	 * one in flight, and each lcore's mempool cache some more.
+	 */
+	uint64_t need = (uint64_t)p->workers * ((uint64_t)p->rx_desc + p->tx_desc + 2u * p->burst) +
+			(uint64_t)(p->workers + 1) * p->mbuf_cache + p->control_ring + p->tx_desc + 64;
+	if (p->mbufs < need) {
+		dpdk_err(err, errlen, "dataplane.mbufs = %u is too small: at least %" PRIu64
+			 " for these queues, descriptors and caches", p->mbufs, need);
+		return -EINVAL;
+	}
+
+	dp = rte_zmalloc("fc_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE);
+	if (dp == NULL) {
+		dpdk_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	dp->p = *p;
+	snprintf(dp->devargs, sizeof(dp->devargs), "%s", p->port_devargs);
+	dp->p.port_devargs = dp->devargs;
+	dp->ctl_txq = UINT16_MAX;
+	dp->tsc_hz = rte_get_tsc_hz();
+	dp->ns_mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / dp->tsc_hz);
+
+	rc = dpdk_find_port(dp->devargs, &dp->port);
+	if (rc != 0) {
+		dpdk_err(err, errlen,
+			 "port %s not found (EAL probed %u ports; check the vdev name/PCI address)",
+			 dp->devargs, rte_eth_dev_count_avail());
+		goto fail;
+	}
+	dp->port_found = 1;
+	dp->pool = rte_pktmbuf_pool_create("fc_mbufs", p->mbufs, p->mbuf_cache, 0,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (dp->pool == NULL) {
+		rc = -rte_errno;
+		dpdk_err(err, errlen, "mempool of %u mbufs: %s", p->mbufs, rte_strerror(rte_errno));
+		goto fail;
+	}
+	uint32_t ring = p->control_ring ? rte_align32pow2(p->control_ring) : 1024;
+	dp->to_control = rte_ring_create("fc_to_ctl", ring, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (dp->to_control == NULL) {
+		rc = -rte_errno;
+		dpdk_err(err, errlen, "control ring: %s", rte_strerror(rte_errno));
+		goto fail;
+	}
+	size_t qsz = rte_rcu_qsbr_get_memsize(p->workers);
+	dp->qsbr = rte_zmalloc("fc_qsbr", qsz, RTE_CACHE_LINE_SIZE);
+	if (dp->qsbr == NULL || rte_rcu_qsbr_init(dp->qsbr, p->workers) != 0) {
+		rc = -ENOMEM;
+		dpdk_err(err, errlen, "RCU variable for %u workers", p->workers);
+		goto fail;
+	}
+	rc = dpdk_setup_workers(dp, err, errlen);
+	if (rc != 0)
+		goto fail;
+	rc = dpdk_setup_port(dp, err, errlen);
+	if (rc != 0)
+		goto fail;
+	if (dp->ctl_txq == UINT16_MAX) {
+		dp->inject = rte_ring_create("fc_inject", 256, (int)rte_socket_id(),
+					     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (dp->inject == NULL) {
+			rc = -rte_errno;
+			dpdk_err(err, errlen, "inject ring: %s", rte_strerror(rte_errno));
+			goto fail;
+		}
+	}
+	*out = dp;
+	return 0;
+fail:
+	dpdk_close(dp);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+void dpdk_port_mac(const struct dpdk_dp *dp, uint8_t mac[6])
+{
+	memcpy(mac, dp->mac.addr_bytes, 6);
+}
+
+unsigned dpdk_workers(const struct dpdk_dp *dp)
+{
+	return dp->n_workers;
+}
+
+int dpdk_start(struct dpdk_dp *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		int rc = rte_eal_remote_launch(dpdk_worker_main, &dp->workers[i],
+					       dp->workers[i].lcore);
+		if (rc != 0) {
+			/* Stop those already running; dpdk_close joins them. */
+			__atomic_store_n(&dp->stop, 1, __ATOMIC_RELAXED);
+			dp->launched = 1;
+			return rc;
+		}
+	}
+	dp->launched = 1;
+	return 0;
+}
+
+int dpdk_publish(struct dpdk_dp *dp, struct fwd_state *st,
+		 void (*retire)(void *ctx, const struct fwd_state *old), void *ctx)
+{
+	if (st == NULL || st->n_workers != dp->n_workers)
+		return -EINVAL;
+	/* Release: the workers that load the new pointer see the state fully built. */
+	struct fwd_state *old = __atomic_exchange_n(&dp->state, st, __ATOMIC_ACQ_REL);
+	if (old == NULL)
+		return 0;
+	/*
+	 * Grace period: wait until every online worker has reported a quiescent
+	 * state (end of a loop iteration) after the exchange; none can still
+	 * hold `old` then. Offline (sleeping, stopped) workers are skipped.
+	 */
+	rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+	if (retire != NULL)
+		retire(ctx, old);
+	fwd_state_free(old);
+	return 0;
+}
+
+const struct fwd_state *dpdk_state(const struct dpdk_dp *dp)
+{
+	return __atomic_load_n(&dp->state, __ATOMIC_ACQUIRE);
+}
+
+unsigned dpdk_control_poll(struct dpdk_dp *dp, unsigned max,
+			   void (*fn)(void *ctx, const uint8_t *frame, uint32_t len), void *ctx)
+{
+	struct rte_mbuf *m[32];
+	unsigned done = 0;
+
+	while (done < max) {
+		unsigned want = max - done < 32 ? max - done : 32;
+		unsigned n = rte_ring_sc_dequeue_burst(dp->to_control, (void **)m, want, NULL);
+		for (unsigned i = 0; i < n; i++) {
+			fn(ctx, rte_pktmbuf_mtod(m[i], const uint8_t *), m[i]->data_len);
+			rte_pktmbuf_free(m[i]);
+		}
+		done += n;
+		if (n < want)
+			break;
+	}
+	return done;
+}
+
+int dpdk_control_send(struct dpdk_dp *dp, const uint8_t *frame, uint32_t len)
+{
+	if (len == 0 || len > RTE_MBUF_DEFAULT_DATAROOM) {
+		dp->control_dropped++;
+		return -EINVAL;
+	}
+	struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+	if (m == NULL) {
+		dp->control_dropped++;
+		return -ENOMEM;
+	}
+	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	if (d == NULL) {
+		rte_pktmbuf_free(m);
+		dp->control_dropped++;
+		return -EINVAL;
+	}
+	memcpy(d, frame, len);
+	int sent;
+	if (dp->ctl_txq != UINT16_MAX)
+		sent = rte_eth_tx_burst(dp->port, dp->ctl_txq, &m, 1) == 1;
+	else
+		sent = rte_ring_sp_enqueue(dp->inject, m) == 0;
+	if (!sent) {
+		rte_pktmbuf_free(m);
+		dp->control_dropped++;
+		return -ENOBUFS;
+	}
+	dp->control_sent++;
+	return 0;
+}
+
+int dpdk_link_get(struct dpdk_dp *dp, struct dpdk_link *out)
+{
+	struct rte_eth_link link;
+	int rc;
+
+	memset(&link, 0, sizeof(link));
+	rc = rte_eth_link_get_nowait(dp->port, &link);
+	if (rc != 0)
+		return rc;
+	out->up = link.link_status == RTE_ETH_LINK_UP;
+	out->speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+	out->full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+	return 0;
+}
+
+/* A whole 64-bit load of a counter another thread increments (see dpdk_dp.h). */
+static inline uint64_t dpdk_rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+int dpdk_worker_stats(const struct dpdk_dp *dp, unsigned worker, struct dpdk_worker_stats *out)
+{
+	if (worker >= dp->n_workers)
+		return -EINVAL;
+	const struct dpdk_worker *w = &dp->workers[worker];
+	memset(out, 0, sizeof(*out));
+	out->rx = dpdk_rd(&w->fw.rx_pkts);
+	out->tx = dpdk_rd(&w->fw.tx_pkts);
+	out->replies = dpdk_rd(&w->fw.replies);
+	out->to_control = dpdk_rd(&w->fw.to_control);
+	out->control_full = dpdk_rd(&w->control_full);
+	out->tx_unsent = dpdk_rd(&w->tx_unsent);
+	out->multiseg = dpdk_rd(&w->multiseg);
+	out->injected = dpdk_rd(&w->injected);
+	out->sleeps = dpdk_rd(&w->sleeps);
+	out->expired = dpdk_rd(&w->expired);
+	out->flows = w->flows ? flow_count(w->flows) : 0;
+	for (unsigned r = 0; r < FWD_DROP__COUNT; r++)
+		out->drops[r] = dpdk_rd(&w->fw.drops[r]);
+	return 0;
+}
+
+int dpdk_port_stats(struct dpdk_dp *dp, struct dpdk_port_stats *out)
+{
+	struct rte_eth_stats s;
+	int rc = rte_eth_stats_get(dp->port, &s);
+
+	memset(out, 0, sizeof(*out));
+	out->control_sent = dp->control_sent;
+	out->control_dropped = dp->control_dropped;
+	if (rc != 0)
+		return rc;
+	out->ipackets = s.ipackets;
+	out->opackets = s.opackets;
+	out->ibytes = s.ibytes;
+	out->obytes = s.obytes;
+	out->imissed = s.imissed;
+	out->ierrors = s.ierrors;
+	out->oerrors = s.oerrors;
+	out->rx_nombuf = s.rx_nombuf;
+	return 0;
+}
+
+void dpdk_close(struct dpdk_dp *dp)
+{
+	if (dp == NULL)
+		return;
+	if (dp->launched) {
+		__atomic_store_n(&dp->stop, 1, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < dp->n_workers; i++)
+			rte_eal_wait_lcore(dp->workers[i].lcore);
+		dp->launched = 0;
+	}
+	if (dp->port_started) {
+		rte_eth_dev_stop(dp->port);
+		dp->port_started = 0;
+	}
+	if (dp->port_found) /* close it even if configure or start failed */
+		rte_eth_dev_close(dp->port);
+	/* Workers are joined: no grace period needed for the last state. */
+	fwd_state_free(dp->state);
+	dp->state = NULL;
+	if (dp->workers != NULL) {
+		for (unsigned i = 0; i < dp->p.workers; i++) {
+			struct dpdk_worker *w = &dp->workers[i];
+			flow_destroy(w->flows); /* returns SNAT ports through fwd_flow_release */
+			snat_destroy(w->snat_v4);
+			rte_free(w->txb);
+		}
+		rte_free(dp->workers);
+	}
+	if (dp->to_control != NULL) {
+		struct rte_mbuf *m;
+		while (rte_ring_sc_dequeue(dp->to_control, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(dp->to_control);
+	}
+	if (dp->inject != NULL) {
+		struct rte_mbuf *m;
+		while (rte_ring_sc_dequeue(dp->inject, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(dp->inject);
+	}
+	rte_mempool_free(dp->pool);
+	rte_free(dp->qsbr);
+	rte_free(dp);
+}
