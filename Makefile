@@ -46,6 +46,10 @@ UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRCS))
 SIM_SRCS := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+# Script tests (end-to-end labs, pcap golden tests): tests/e2e/NAME.sh and
+# tests/golden/NAME.sh run once per variant, given that variant's fulcrumd.
+SCRIPT_TESTS := $(wildcard tests/e2e/*.sh) $(wildcard tests/golden/*.sh)
+SCRIPT_NAMES := $(foreach t,$(SCRIPT_TESTS),$(notdir $(patsubst %/,%,$(dir $(t))))_$(basename $(notdir $(t))))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_NAMES := $(patsubst tools/%.c,%,$(TOOL_SRCS))
 BENCH_SRCS := $(wildcard tools/bench/bench_*.c)
@@ -98,8 +102,17 @@ $(BUILD)/$(1)/bench/%: $(BUILD)/$(1)/obj/tools/bench/%.o $(BUILD)/$(1)/libfulcru
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
 
+# A wrapper per script test and variant: runs the script with this variant's binaries.
+$(BUILD)/$(1)/tests/e2e_%: tests/e2e/%.sh $(BUILD)/$(1)/bin/fulcrumd
+	@mkdir -p $$(@D)
+	printf '#!/bin/sh\nexec %s %s\n' "$$(abspath $$<)" "$$(abspath $(BUILD)/$(1)/bin)" > $$@ && chmod +x $$@
+
+$(BUILD)/$(1)/tests/golden_%: tests/golden/%.sh $(BUILD)/$(1)/bin/fulcrumd
+	@mkdir -p $$(@D)
+	printf '#!/bin/sh\nexec %s %s\n' "$$(abspath $$<)" "$$(abspath $(BUILD)/$(1)/bin)" > $$@ && chmod +x $$@
+
 $(1)_TESTS := $$(addprefix $(BUILD)/$(1)/tests/,$$(UNIT_NAMES) $$(addprefix replay_,$$(FUZZ_NAMES)) \
-	$$(if $$(SIM_SRCS),raftsim))
+	$$(if $$(SIM_SRCS),raftsim)) $$(addprefix $(BUILD)/$(1)/tests/,$$(SCRIPT_NAMES))
 $(1)_BINS := $$(addprefix $(BUILD)/$(1)/bin/,$$(TOOL_NAMES) $$(if $$(FULCRUMD_SRCS),fulcrumd))
 $(1)_BENCHES := $$(addprefix $(BUILD)/$(1)/bench/,$$(BENCH_NAMES))
 

@@ -1,4 +1,4 @@
-/* config: fulcrumd's configuration file (libconfig) — load, validate, turn into forwarding state. */
+/* config: fulcrumd's configuration file (libconfig): load, validate, turn into forwarding state. */
 #include "controlplane/config.h"
 
 #include <errno.h>
@@ -15,19 +15,19 @@
  * The settings table, in the manner of redis's config.c: every setting is one
  * row (struct opt) saying where it lives, its type, bounds, default and help.
  * One generic walker parses, validates and applies defaults from it; the same
- * rows drive config_write (the effective config) and config_write_reference
+ * rows drive config_dump (the effective config) and config_dump_reference
  * (docs/config.md). Checks that involve more than one setting live in the
  * per-group check hooks below the table.
  */
 
 enum opt_type {
-	OT_STR,     /* char[size]; min = shortest length */
+	OT_STR,	    /* char[size]; min = shortest length */
 	OT_NAME,    /* char[size] of [A-Za-z0-9._-]; OF_EMPTY_OK allows "" */
 	OT_UINT,    /* unsigned integer of `size` bytes in min..max */
 	OT_BOOL,    /* bool */
 	OT_ENUM,    /* one of `names`, stored as an integer of `size` bytes */
 	OT_ADDR,    /* struct addr; OF_V4 / OF_V6 say which families, OF_EMPTY_OK allows "" */
-	OT_MAC,     /* uint8_t[6], unicast */
+	OT_MAC,	    /* uint8_t[6], unicast */
 	OT_SECONDS, /* number of seconds in (0, max] in the file; uint64_t ns in memory */
 	OT_SEED,    /* uint64_t: an integer, or a string of hex ("0x...") or decimal digits */
 	OT_STRLIST, /* char[max][size] plus an unsigned count at off2 */
@@ -61,7 +61,7 @@ struct opt {
 	const char *help;
 	const struct opt_name *names; /* OT_ENUM; ends with a NULL name */
 	const struct schema *sub;     /* OT_GROUP, OT_LIST */
-	size_t off2;                  /* OT_RANGE, OT_STRLIST, OT_LIST */
+	size_t off2;		      /* OT_RANGE, OT_STRLIST, OT_LIST */
 };
 
 /* A group's rows, and what to check once all of them are parsed. */
@@ -77,30 +77,40 @@ struct schema {
 };
 
 #define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
-#define FC(m) offsetof(struct fulcrum_config, m), sizeof(((struct fulcrum_config *)0)->m)
-#define SV(m) offsetof(struct cfg_service, m), sizeof(((struct cfg_service *)0)->m)
-#define BE(m) offsetof(struct cfg_backend, m), sizeof(((struct cfg_backend *)0)->m)
-#define NB(m) offsetof(struct cfg_neighbour, m), sizeof(((struct cfg_neighbour *)0)->m)
+#define FC(m)	 offsetof(struct fulcrum_config, m), sizeof(((struct fulcrum_config *)0)->m)
+#define SV(m)	 offsetof(struct cfg_service, m), sizeof(((struct cfg_service *)0)->m)
+#define BE(m)	 offsetof(struct cfg_backend, m), sizeof(((struct cfg_backend *)0)->m)
+#define NB(m)	 offsetof(struct cfg_neighbour, m), sizeof(((struct cfg_neighbour *)0)->m)
 
 /* Longest timeout: a week. Longer idle flows are better served by keepalives. */
 #define CFG_TIMEOUT_MAX 604800
-#define CFG_PATH_MAX 256
-#define CFG_FILE_MAX (16u << 20)
-#define CFG_UID_SEED 0x666c6372756d6964ULL /* fixed forever: uids must not change */
-#define NS_PER_S 1000000000ULL
+#define CFG_PATH_MAX	256
+#define CFG_FILE_MAX	(16u << 20)
+#define CFG_UID_SEED	0x666c6372756d6964ULL /* fixed forever: uids must not change */
+#define NS_PER_S	1000000000ULL
 
 static const struct opt_name log_names[] = {
-	{"error", CFG_LOG_ERROR}, {"warn", CFG_LOG_WARN}, {"info", CFG_LOG_INFO},
-	{"debug", CFG_LOG_DEBUG}, {NULL, 0},
+    {"error", CFG_LOG_ERROR},
+    {"warn", CFG_LOG_WARN},
+    {"info", CFG_LOG_INFO},
+    {"debug", CFG_LOG_DEBUG},
+    {NULL, 0},
 };
 static const struct opt_name idle_names[] = {
-	{"busy", CFG_IDLE_BUSY}, {"adaptive", CFG_IDLE_ADAPTIVE}, {NULL, 0},
+    {"busy", CFG_IDLE_BUSY},
+    {"adaptive", CFG_IDLE_ADAPTIVE},
+    {NULL, 0},
 };
 static const struct opt_name mode_names[] = {
-	{"nat", FWD_MODE_NAT}, {"dsr", FWD_MODE_DSR}, {"tunnel", FWD_MODE_TUNNEL}, {NULL, 0},
+    {"nat", FWD_MODE_NAT},
+    {"dsr", FWD_MODE_DSR},
+    {"tunnel", FWD_MODE_TUNNEL},
+    {NULL, 0},
 };
 static const struct opt_name proto_names[] = {
-	{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {NULL, 0},
+    {"tcp", IPPROTO_TCP},
+    {"udp", IPPROTO_UDP},
+    {NULL, 0},
 };
 
 static int check_root(struct ctx *c, const config_setting_t *g, int line, const char *path,
@@ -111,221 +121,233 @@ static int check_neighbour(struct ctx *c, const config_setting_t *g, int line, c
 			   uint8_t *base);
 
 static const struct opt node_opts[] = {
-	{"name", OT_NAME, 0, FC(node_name), 1, CFG_NAME_MAX - 1, "\"fulcrum\"",
-	 "This node's name, for logs (letters, digits, '.', '_', '-').", NULL, NULL, 0},
-	{"address", OT_ADDR, OF_V4 | OF_EMPTY_OK, FC(node_v4), 0, 0, "\"\"",
-	 "The node's IPv4 data address, owned by fulcrumd alone (the kernel must not hold it): "
-	 "answers ARP and ICMP echo, SNAT source of nat services, outer source of tunnel "
-	 "services. \"\" = none (then no IPv4 nat or tunnel service).",
-	 NULL, NULL, 0},
-	{"address6", OT_ADDR, OF_V6 | OF_EMPTY_OK, FC(node_v6), 0, 0, "\"\"",
-	 "The node's IPv6 data address (as address, for IPv6 nat services). \"\" = none.", NULL,
-	 NULL, 0},
-	{"gateway", OT_ADDR, OF_V4 | OF_V6 | OF_EMPTY_OK, FC(gateway), 0, 0, "\"\"",
-	 "Next hop for nat replies to clients (its MAC is resolved by ARP). \"\" = reply to the "
-	 "MAC the client's packets came from.",
-	 NULL, NULL, 0},
-	{"hash_seed", OT_SEED, 0, FC(hash_seed), 0, 0, "\"0x46756c6372756d31\"",
-	 "Cluster-wide Maglev/flow hash seed: must be the same on every node, or a flow moved by "
-	 "ECMP lands on another backend. Change it from the default so that outsiders cannot "
-	 "predict which 5-tuples share a backend.",
-	 NULL, NULL, 0},
-	{"log_level", OT_ENUM, 0, FC(log_level), 0, 0, "\"info\"", "Least severe level logged.",
-	 log_names, NULL, 0},
+    {"name", OT_NAME, 0, FC(node_name), 1, CFG_NAME_MAX - 1, "\"fulcrum\"",
+     "This node's name, for logs (letters, digits, '.', '_', '-').", NULL, NULL, 0},
+    {"address", OT_ADDR, OF_V4 | OF_EMPTY_OK, FC(node_v4), 0, 0, "\"\"",
+     "The node's IPv4 data address, owned by fulcrumd alone (the kernel must not hold it): "
+     "answers ARP and ICMP echo, SNAT source of nat services, outer source of tunnel "
+     "services. \"\" = none (then no IPv4 nat or tunnel service).",
+     NULL, NULL, 0},
+    {"address6", OT_ADDR, OF_V6 | OF_EMPTY_OK, FC(node_v6), 0, 0, "\"\"",
+     "The node's IPv6 data address (as address, for IPv6 nat services). \"\" = none.", NULL, NULL,
+     0},
+    {"gateway", OT_ADDR, OF_V4 | OF_V6 | OF_EMPTY_OK, FC(gateway), 0, 0, "\"\"",
+     "Next hop for nat replies to clients (its MAC is resolved by ARP). \"\" = reply to the "
+     "MAC the client's packets came from.",
+     NULL, NULL, 0},
+    {"hash_seed", OT_SEED, 0, FC(hash_seed), 0, 0, "\"0x46756c6372756d31\"",
+     "Cluster-wide Maglev/flow hash seed: must be the same on every node, or a flow moved by "
+     "ECMP lands on another backend. Change it from the default so that outsiders cannot "
+     "predict which 5-tuples share a backend.",
+     NULL, NULL, 0},
+    {"log_level", OT_ENUM, 0, FC(log_level), 0, 0, "\"info\"", "Least severe level logged.",
+     log_names, NULL, 0},
 };
 
 static const struct opt port_opts[] = {
-	{"devargs", OT_STR, 0, FC(dp.port_devargs), 1, 0, NULL,
-	 "The port: a DPDK vdev (\"net_af_packet0,iface=veth0\", \"net_af_xdp0,iface=...\", "
-	 "\"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\", ...) or a PCI address of a NIC bound to "
-	 "vfio-pci.",
-	 NULL, NULL, 0},
-	{"rx_desc", OT_UINT, 0, FC(dp.rx_desc), 32, 16384, "1024", "RX descriptors per queue.", NULL,
-	 NULL, 0},
-	{"tx_desc", OT_UINT, 0, FC(dp.tx_desc), 32, 16384, "1024", "TX descriptors per queue.", NULL,
-	 NULL, 0},
-	{"mtu", OT_UINT, 0, FC(dp.mtu), 68, 9600, "1500", "Port MTU (IP packet size).", NULL, NULL,
-	 0},
+    {"devargs", OT_STR, 0, FC(dp.port_devargs), 1, 0, NULL,
+     "The port: a DPDK vdev (\"net_af_packet0,iface=veth0\", \"net_af_xdp0,iface=...\", "
+     "\"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\", ...) or a PCI address of a NIC bound to "
+     "vfio-pci.",
+     NULL, NULL, 0},
+    {"rx_desc", OT_UINT, 0, FC(dp.rx_desc), 32, 16384, "1024", "RX descriptors per queue.", NULL,
+     NULL, 0},
+    {"tx_desc", OT_UINT, 0, FC(dp.tx_desc), 32, 16384, "1024", "TX descriptors per queue.", NULL,
+     NULL, 0},
+    {"mtu", OT_UINT, 0, FC(dp.mtu), 68, 9600, "1500", "Port MTU (IP packet size).", NULL, NULL, 0},
 };
 
 static const struct opt flows_opts[] = {
-	{"capacity", OT_UINT, 0, FC(dp.flow_capacity), 1, FLOW_CAPACITY_MAX, "262144",
-	 "Flow-table entries per worker, allocated at start (160 bytes each: 262144 = 40 MB). "
-	 "Established flows are never evicted, so size it for the concurrent connections of "
-	 "one worker.",
-	 NULL, NULL, 0},
-	{"tcp_syn_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_syn), 0, CFG_TIMEOUT_MAX, "5",
-	 "Idle timeout of a TCP flow before it is established.", NULL, NULL, 0},
-	{"tcp_established_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_est), 0, CFG_TIMEOUT_MAX,
-	 "900", "Idle timeout of an established TCP flow.", NULL, NULL, 0},
-	{"tcp_fin_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_fin), 0, CFG_TIMEOUT_MAX, "30",
-	 "Idle timeout after a FIN.", NULL, NULL, 0},
-	{"tcp_closed_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_closed), 0, CFG_TIMEOUT_MAX, "10",
-	 "Idle timeout after a RST.", NULL, NULL, 0},
-	{"udp_timeout", OT_SECONDS, 0, FC(dp.timeouts.udp), 0, CFG_TIMEOUT_MAX, "60",
-	 "Idle timeout of a UDP flow.", NULL, NULL, 0},
-	{"other_timeout", OT_SECONDS, 0, FC(dp.timeouts.other), 0, CFG_TIMEOUT_MAX, "30",
-	 "Idle timeout of other protocols.", NULL, NULL, 0},
+    {"capacity", OT_UINT, 0, FC(dp.flow_capacity), 1, FLOW_CAPACITY_MAX, "262144",
+     "Flow-table entries per worker, allocated at start (160 bytes each: 262144 = 40 MB). "
+     "Established flows are never evicted, so size it for the concurrent connections of "
+     "one worker.",
+     NULL, NULL, 0},
+    {"tcp_syn_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_syn), 0, CFG_TIMEOUT_MAX, "5",
+     "Idle timeout of a TCP flow before it is established.", NULL, NULL, 0},
+    {"tcp_established_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_est), 0, CFG_TIMEOUT_MAX, "900",
+     "Idle timeout of an established TCP flow.", NULL, NULL, 0},
+    {"tcp_fin_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_fin), 0, CFG_TIMEOUT_MAX, "30",
+     "Idle timeout after a FIN.", NULL, NULL, 0},
+    {"tcp_closed_timeout", OT_SECONDS, 0, FC(dp.timeouts.tcp_closed), 0, CFG_TIMEOUT_MAX, "10",
+     "Idle timeout after a RST.", NULL, NULL, 0},
+    {"udp_timeout", OT_SECONDS, 0, FC(dp.timeouts.udp), 0, CFG_TIMEOUT_MAX, "60",
+     "Idle timeout of a UDP flow.", NULL, NULL, 0},
+    {"other_timeout", OT_SECONDS, 0, FC(dp.timeouts.other), 0, CFG_TIMEOUT_MAX, "30",
+     "Idle timeout of other protocols.", NULL, NULL, 0},
 };
 
-static const struct schema port_schema = {"dataplane.port", "The DPDK port (one for now).",
-					  port_opts, NOPTS(port_opts), 0, 0, NULL};
+static const struct schema port_schema = {
+    "dataplane.port", "The DPDK port (one for now).", port_opts, NOPTS(port_opts), 0, 0, NULL};
 static const struct schema flows_schema = {
-	"dataplane.flows",
-	"Per-worker flow tables. Timeouts are idle times in seconds (fractions allowed).",
-	flows_opts,
-	NOPTS(flows_opts),
-	0,
-	0,
-	NULL};
+    "dataplane.flows",
+    "Per-worker flow tables. Timeouts are idle times in seconds (fractions allowed).",
+    flows_opts,
+    NOPTS(flows_opts),
+    0,
+    0,
+    NULL};
 
 static const struct opt dataplane_opts[] = {
-	{"lcores", OT_STR, 0, FC(dp.lcores), 0, 0, "\"\"",
-	 "EAL --lcores value: the control lcore first, then one per worker, e.g. \"0,1\" (pinned) or "
-	 "\"0@(0-1),1@(0-1)\" (floating, for labs and CI). Must name at least workers + 1 lcores. "
-	 "\"\" = not passed (EAL default: one lcore per CPU).",
-	 NULL, NULL, 0},
-	{"file_prefix", OT_NAME, OF_EMPTY_OK, FC(dp.file_prefix), 0, CFG_NAME_MAX - 1, "\"\"",
-	 "EAL --file-prefix, needed to run several DPDK processes on one machine. \"\" = not "
-	 "passed.",
-	 NULL, NULL, 0},
-	{"memory_mb", OT_UINT, 0, FC(dp.memory_mb), 0, 1048576, "0",
-	 "EAL -m (MB of memory to reserve). 0 = not passed.", NULL, NULL, 0},
-	{"no_huge", OT_BOOL, 0, FC(dp.no_huge), 0, 0, "false",
-	 "EAL --no-huge: run without hugepages (labs, CI; slower).", NULL, NULL, 0},
-	{"in_memory", OT_BOOL, 0, FC(dp.in_memory), 0, 0, "false",
-	 "EAL --in-memory: no shared runtime files.", NULL, NULL, 0},
-	{"eal_args", OT_STRLIST, 0, FC(dp.eal_args), 0, CFG_MAX_EAL_ARGS, "[]",
-	 "Further EAL arguments, passed verbatim after the ones above (e.g. \"--no-pci\", "
-	 "\"--log-level=lib.eal:debug\").",
-	 NULL, NULL, offsetof(struct fulcrum_config, dp.n_eal_args)},
-	{"port", OT_GROUP, 0, 0, 0, 0, 0, NULL, "The port.", NULL, &port_schema, 0},
-	{"workers", OT_UINT, 0, FC(dp.workers), 1, CFG_MAX_WORKERS, "1",
-	 "Forwarding workers: one lcore and one RX queue each (RSS spreads flows when the port "
-	 "supports it).",
-	 NULL, NULL, 0},
-	{"mbufs", OT_UINT, 0, FC(dp.mbufs), 0, 1u << 26, "0",
-	 "Mempool size. 0 = computed: workers * (rx_desc + tx_desc + 2 * burst) + (workers + 1) * "
-	 "mbuf_cache + 1024, rounded up to 2^n - 1. A value given must be at least that sum "
-	 "without the 1024.",
-	 NULL, NULL, 0},
-	{"mbuf_cache", OT_UINT, 0, FC(dp.mbuf_cache), 0, 512, "256",
-	 "Per-lcore mempool cache (at most mbufs / 1.5).", NULL, NULL, 0},
-	{"burst", OT_UINT, 0, FC(dp.burst), 1, FWD_BURST_MAX, "32", "Packets per RX burst.", NULL,
-	 NULL, 0},
-	{"tx_flush_us", OT_UINT, 0, FC(dp.tx_flush_us), 1, 1000000, "100",
-	 "Buffered TX is flushed at least this often (microseconds).", NULL, NULL, 0},
-	{"idle", OT_ENUM, 0, FC(dp.idle), 0, 0, "\"busy\"",
-	 "Worker idle policy: \"busy\" polls without pause (production, one core per worker); "
-	 "\"adaptive\" sleeps after idle_polls empty polls (shared machines, CI).",
-	 idle_names, NULL, 0},
-	{"idle_polls", OT_UINT, 0, FC(dp.idle_polls), 1, 1000000000, "300",
-	 "adaptive: empty polls in a row before sleeping.", NULL, NULL, 0},
-	{"idle_sleep_us", OT_UINT, 0, FC(dp.idle_sleep_us), 1, 1000000, "20",
-	 "adaptive: sleep per idle round (microseconds).", NULL, NULL, 0},
-	{"flows", OT_GROUP, 0, 0, 0, 0, 0, NULL, "Flow tables.", NULL, &flows_schema, 0},
-	{"snat_ports", OT_RANGE, 0, FC(dp.snat_port_lo), 1, 65535, "[1024, 65535]",
-	 "[lo, hi]: source ports of nat flows on the node address, split evenly between the "
-	 "workers (so at least `workers` ports). A worker holds at most its share of nat flows "
-	 "at once.",
-	 NULL, NULL, offsetof(struct fulcrum_config, dp.snat_port_hi)},
-	{"arp_timeout", OT_UINT, 0, FC(dp.arp_timeout_s), 1, 86400, "300",
-	 "Learned neighbour entries expire after this many seconds without confirmation.", NULL,
-	 NULL, 0},
-	{"arp_retry_ms", OT_UINT, 0, FC(dp.arp_retry_ms), 10, 60000, "1000",
-	 "ARP request interval for an unresolved next hop (milliseconds).", NULL, NULL, 0},
+    {"lcores", OT_STR, 0, FC(dp.lcores), 0, 0, "\"\"",
+     "EAL --lcores value: the control lcore first, then one per worker, e.g. \"0,1\" (pinned) or "
+     "\"0@(0-1),1@(0-1)\" (floating, for labs and CI). Must name at least workers + 1 lcores. "
+     "\"\" = fulcrumd passes -l 0-W (lcores 0 to workers, pinned).",
+     NULL, NULL, 0},
+    {"file_prefix", OT_NAME, OF_EMPTY_OK, FC(dp.file_prefix), 0, CFG_NAME_MAX - 1, "\"\"",
+     "EAL --file-prefix, needed to run several DPDK processes on one machine. \"\" = not "
+     "passed.",
+     NULL, NULL, 0},
+    {"memory_mb", OT_UINT, 0, FC(dp.memory_mb), 0, 1048576, "0",
+     "EAL -m (MB of memory to reserve). 0 = not passed.", NULL, NULL, 0},
+    {"no_huge", OT_BOOL, 0, FC(dp.no_huge), 0, 0, "false",
+     "EAL --no-huge: run without hugepages (labs, CI; slower).", NULL, NULL, 0},
+    {"in_memory", OT_BOOL, 0, FC(dp.in_memory), 0, 0, "false",
+     "EAL --in-memory: no shared runtime files.", NULL, NULL, 0},
+    {"eal_args", OT_STRLIST, 0, offsetof(struct fulcrum_config, dp.eal_args),
+     sizeof(((struct fulcrum_config *)0)->dp.eal_args[0]), 0, CFG_MAX_EAL_ARGS, "[]",
+     "Further EAL arguments, passed verbatim after the ones above (e.g. \"--no-pci\", "
+     "\"--log-level=lib.eal:debug\").",
+     NULL, NULL, offsetof(struct fulcrum_config, dp.n_eal_args)},
+    {"port", OT_GROUP, 0, 0, 0, 0, 0, NULL, "The port; devargs is required.", NULL, &port_schema,
+     0},
+    {"workers", OT_UINT, 0, FC(dp.workers), 1, CFG_MAX_WORKERS, "1",
+     "Forwarding workers: one lcore and one RX queue each (RSS spreads flows when the port "
+     "supports it).",
+     NULL, NULL, 0},
+    {"mbufs", OT_UINT, 0, FC(dp.mbufs), 0, 1u << 26, "0",
+     "Mempool size. 0 = computed: workers * (rx_desc + tx_desc + 2 * burst) + (workers + 1) * "
+     "mbuf_cache + 1024, rounded up to 2^n - 1. A value given must be at least that sum "
+     "without the 1024.",
+     NULL, NULL, 0},
+    {"mbuf_cache", OT_UINT, 0, FC(dp.mbuf_cache), 0, 512, "256",
+     "Per-lcore mempool cache (mbufs objects kept per lcore, off the shared ring).", NULL, NULL, 0},
+    {"burst", OT_UINT, 0, FC(dp.burst), 1, FWD_BURST_MAX, "32", "Packets per RX burst.", NULL, NULL,
+     0},
+    {"tx_flush_us", OT_UINT, 0, FC(dp.tx_flush_us), 1, 1000000, "100",
+     "Buffered TX is flushed at least this often (microseconds).", NULL, NULL, 0},
+    {"idle", OT_ENUM, 0, FC(dp.idle), 0, 0, "\"busy\"",
+     "Worker idle policy: \"busy\" polls without pause (production, one core per worker); "
+     "\"adaptive\" sleeps after idle_polls empty polls (shared machines, CI).",
+     idle_names, NULL, 0},
+    {"idle_polls", OT_UINT, 0, FC(dp.idle_polls), 1, 1000000000, "300",
+     "adaptive: empty polls in a row before sleeping.", NULL, NULL, 0},
+    {"idle_sleep_us", OT_UINT, 0, FC(dp.idle_sleep_us), 1, 1000000, "20",
+     "adaptive: sleep per idle round (microseconds).", NULL, NULL, 0},
+    {"flows", OT_GROUP, 0, 0, 0, 0, 0, NULL, "Flow-table size and idle timeouts.", NULL,
+     &flows_schema, 0},
+    {"snat_ports", OT_RANGE, 0, FC(dp.snat_port_lo), 1, 65535, "[1024, 65535]",
+     "[lo, hi]: source ports of nat flows on the node address, split evenly between the "
+     "workers (so at least `workers` ports). A worker holds at most its share of nat flows "
+     "at once.",
+     NULL, NULL, offsetof(struct fulcrum_config, dp.snat_port_hi)},
+    {"arp_timeout", OT_UINT, 0, FC(dp.arp_timeout_s), 1, 86400, "300",
+     "Learned neighbour entries expire after this many seconds without confirmation.", NULL, NULL,
+     0},
+    {"arp_retry_ms", OT_UINT, 0, FC(dp.arp_retry_ms), 10, 60000, "1000",
+     "ARP request interval for an unresolved next hop (milliseconds).", NULL, NULL, 0},
 };
 
 static const struct opt backend_opts[] = {
-	{"address", OT_ADDR, OF_V4 | OF_V6, BE(addr), 0, 0, NULL,
-	 "Backend address: the VIP's family (nat, dsr) or IPv4 (tunnel).", NULL, NULL, 0},
-	{"port", OT_UINT, 0, BE(port), 0, 65535, "0",
-	 "Backend port. 0 = the service port; dsr and tunnel cannot change ports, so there it must "
-	 "be 0 or the service port.",
-	 NULL, NULL, 0},
-	{"weight", OT_UINT, 0, BE(weight), 0, 1000000, "1",
-	 "Relative share of new flows. 0 = draining: keeps its flows, gets no new ones.", NULL, NULL,
-	 0},
+    {"address", OT_ADDR, OF_V4 | OF_V6, BE(addr), 0, 0, NULL,
+     "Backend address: the VIP's family (nat, dsr) or IPv4 (tunnel).", NULL, NULL, 0},
+    {"port", OT_UINT, 0, BE(port), 0, 65535, "0",
+     "Backend port. 0 = the service port; dsr and tunnel cannot change ports, so there it must "
+     "be 0 or the service port.",
+     NULL, NULL, 0},
+    {"weight", OT_UINT, 0, BE(weight), 0, 1000000, "1",
+     "Relative share of new flows. 0 = draining: keeps its flows, gets no new ones.", NULL, NULL,
+     0},
 };
 
 static const struct schema backend_schema = {
-	"services.[].backends.[]",
-	"The backends of a service, a list of groups. A backend's identity is (address, port); "
-	"its uid is derived from it.",
-	backend_opts,
-	NOPTS(backend_opts),
-	sizeof(struct cfg_backend),
-	CFG_MAX_BACKENDS,
-	NULL};
+    "services.[].backends.[]",
+    "The backends of a service, a list of groups. A backend's identity is (address, port); "
+    "its uid is derived from it.",
+    backend_opts,
+    NOPTS(backend_opts),
+    sizeof(struct cfg_backend),
+    CFG_MAX_BACKENDS,
+    NULL};
 
 static const struct opt service_opts[] = {
-	{"name", OT_NAME, 0, SV(name), 1, CFG_NAME_MAX - 1, NULL,
-	 "Unique service name (letters, digits, '.', '_', '-'), used in logs and counters.", NULL,
-	 NULL, 0},
-	{"vip", OT_ADDR, OF_V4 | OF_V6, SV(vip), 0, 0, NULL, "Virtual IP address (v4 or v6).", NULL,
-	 NULL, 0},
-	{"port", OT_UINT, 0, SV(port), 1, 65535, NULL, "Service port.", NULL, NULL, 0},
-	{"proto", OT_ENUM, 0, SV(proto), 0, 0, "\"tcp\"", "Transport protocol.", proto_names, NULL,
-	 0},
-	{"mode", OT_ENUM, 0, SV(mode), 0, 0, "\"nat\"",
-	 "\"nat\": DNAT to the backend and SNAT to the node address, replies come back through this "
-	 "node; \"dsr\": only the destination MAC changes, backends hold the VIP on loopback and "
-	 "reply directly (same L2 segment); \"tunnel\": IP-in-IPv4 to the backend.",
-	 mode_names, NULL, 0},
-	{"announce", OT_BOOL, 0, SV(announce), 0, 0, "false",
-	 "Answer ARP for the VIP on the port's L2 segment (flat labs; with a router in front, "
-	 "route the VIP to the node instead).",
-	 NULL, NULL, 0},
-	{"table_size", OT_UINT, 0, SV(table_size), MAGLEV_MIN_SIZE, MAGLEV_MAX_SIZE, "65537",
-	 "Maglev lookup table size M: prime, at least the number of backends with weight > 0; "
-	 "Maglev wants M > 100 * backends for even shares.",
-	 NULL, NULL, 0},
-	{"backends", OT_LIST, 0, offsetof(struct cfg_service, backends), 0, 0, 0, NULL,
-	 "The backends.", NULL, &backend_schema, offsetof(struct cfg_service, n_backends)},
+    {"name", OT_NAME, 0, SV(name), 1, CFG_NAME_MAX - 1, NULL,
+     "Unique service name (letters, digits, '.', '_', '-'), used in logs and counters.", NULL, NULL,
+     0},
+    {"vip", OT_ADDR, OF_V4 | OF_V6, SV(vip), 0, 0, NULL, "Virtual IP address (v4 or v6).", NULL,
+     NULL, 0},
+    {"port", OT_UINT, 0, SV(port), 1, 65535, NULL, "Service port.", NULL, NULL, 0},
+    {"proto", OT_ENUM, 0, SV(proto), 0, 0, "\"tcp\"", "Transport protocol.", proto_names, NULL, 0},
+    {"mode", OT_ENUM, 0, SV(mode), 0, 0, "\"nat\"",
+     "\"nat\": DNAT to the backend and SNAT to the node address, replies come back through this "
+     "node; \"dsr\": only the destination MAC changes, backends hold the VIP on loopback and "
+     "reply directly (same L2 segment); \"tunnel\": IP-in-IPv4 to the backend.",
+     mode_names, NULL, 0},
+    {"announce", OT_BOOL, 0, SV(announce), 0, 0, "false",
+     "Answer ARP for the VIP on the port's L2 segment (flat labs; with a router in front, "
+     "route the VIP to the node instead).",
+     NULL, NULL, 0},
+    {"table_size", OT_UINT, 0, SV(table_size), MAGLEV_MIN_SIZE, MAGLEV_MAX_SIZE, "65537",
+     "Maglev lookup table size M: prime, at least the number of backends with weight > 0; "
+     "Maglev wants M > 100 * backends for even shares.",
+     NULL, NULL, 0},
+    {"backends", OT_LIST, 0, offsetof(struct cfg_service, backends), 0, 0, 0, NULL,
+     "The backends (none: packets to the service are dropped and counted).", NULL, &backend_schema,
+     offsetof(struct cfg_service, n_backends)},
 };
 
 static const struct schema service_schema = {
-	"services.[]",
-	"The services, a list of groups. A service is identified by (vip, port, proto).",
-	service_opts,
-	NOPTS(service_opts),
-	sizeof(struct cfg_service),
-	CFG_MAX_SERVICES,
-	check_service};
+    "services.[]",
+    "The services, a list of groups. A service is identified by (vip, port, proto).",
+    service_opts,
+    NOPTS(service_opts),
+    sizeof(struct cfg_service),
+    CFG_MAX_SERVICES,
+    check_service};
 
 static const struct opt neighbour_opts[] = {
-	{"address", OT_ADDR, OF_V4 | OF_V6, NB(addr), 0, 0, NULL, "Neighbour address.", NULL, NULL,
-	 0},
-	{"mac", OT_MAC, 0, NB(mac), 0, 0, NULL, "Its MAC address (unicast).", NULL, NULL, 0},
+    {"address", OT_ADDR, OF_V4 | OF_V6, NB(addr), 0, 0, NULL, "Neighbour address.", NULL, NULL, 0},
+    {"mac", OT_MAC, 0, NB(mac), 0, 0, NULL, "Its MAC address (unicast).", NULL, NULL, 0},
 };
 
 static const struct schema neighbour_schema = {
-	"neighbours.[]",
-	"Static neighbour (ARP) entries, a list of groups: never aged, never overwritten by ARP.",
-	neighbour_opts,
-	NOPTS(neighbour_opts),
-	sizeof(struct cfg_neighbour),
-	CFG_MAX_NEIGHBOURS,
-	check_neighbour};
+    "neighbours.[]",
+    "Static neighbour (ARP) entries, a list of groups: never aged, never overwritten by ARP.",
+    neighbour_opts,
+    NOPTS(neighbour_opts),
+    sizeof(struct cfg_neighbour),
+    CFG_MAX_NEIGHBOURS,
+    check_neighbour};
 
 static const struct schema node_schema = {"node", "This node.", node_opts, NOPTS(node_opts), 0,
-					  0, NULL};
-static const struct schema dataplane_schema = {
-	"dataplane", "DPDK: EAL, port, workers, memory, flows.", dataplane_opts, NOPTS(dataplane_opts),
-	0,	     0,
-	NULL};
+					  0,	  NULL};
+static const struct schema dataplane_schema = {"dataplane",
+					       "DPDK: EAL, port, workers, memory, flows.",
+					       dataplane_opts,
+					       NOPTS(dataplane_opts),
+					       0,
+					       0,
+					       NULL};
 
 static const struct opt root_opts[] = {
-	{"node", OT_GROUP, 0, 0, 0, 0, 0, NULL, "This node.", NULL, &node_schema, 0},
-	{"dataplane", OT_GROUP, 0, 0, 0, 0, 0, NULL, "The dataplane.", NULL, &dataplane_schema, 0},
-	{"services", OT_LIST, 0, offsetof(struct fulcrum_config, services), 0, 0, 0, NULL,
-	 "Services.", NULL, &service_schema, offsetof(struct fulcrum_config, n_services)},
-	{"neighbours", OT_LIST, 0, offsetof(struct fulcrum_config, neighbours), 0, 0, 0, NULL,
-	 "Static neighbours.", NULL, &neighbour_schema,
-	 offsetof(struct fulcrum_config, n_neighbours)},
+    {"node", OT_GROUP, 0, 0, 0, 0, 0, NULL, "This node: name, addresses, hash seed, logging.", NULL,
+     &node_schema, 0},
+    {"dataplane", OT_GROUP, 0, 0, 0, 0, 0, NULL,
+     "DPDK: EAL, the port, workers, memory, flow tables, SNAT ports, ARP timers.", NULL,
+     &dataplane_schema, 0},
+    {"services", OT_LIST, 0, offsetof(struct fulcrum_config, services), 0, 0, 0, NULL,
+     "The services and their backends (until the replicated control plane supplies them).", NULL,
+     &service_schema, offsetof(struct fulcrum_config, n_services)},
+    {"neighbours", OT_LIST, 0, offsetof(struct fulcrum_config, neighbours), 0, 0, 0, NULL,
+     "Static neighbour (ARP) entries.", NULL, &neighbour_schema,
+     offsetof(struct fulcrum_config, n_neighbours)},
 };
 
-static const struct schema root_schema = {"", "", root_opts, NOPTS(root_opts), 0, 0, check_root};
+static const struct schema root_schema = {
+    "",	       "A file holds up to four groups and lists; each may be left out.",
+    root_opts, NOPTS(root_opts),
+    0,	       0,
+    check_root};
 
 /* ---- Parsing context and messages ---- */
 
@@ -347,7 +369,7 @@ struct ctx {
 };
 
 static int fail(struct ctx *c, int line, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* "NAME:LINE: PATH: message"; the line is left out when there is none (top level). */
 static int fail(struct ctx *c, int line, const char *path, const char *fmt, ...)
@@ -373,17 +395,21 @@ static int fail(struct ctx *c, int line, const char *path, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* Paths are bounded by the schema's depth; truncation would only shorten a message. */
 static void path_member(char *out, const char *base, const char *name)
 {
-	if (base[0] == '\0')
-		snprintf(out, CFG_PATH_MAX, "%s", name);
-	else
-		snprintf(out, CFG_PATH_MAX, "%s.%s", base, name);
+	int n = snprintf(out, CFG_PATH_MAX, "%s%s%s", base, base[0] != '\0' ? "." : "", name);
+
+	if (n < 0 || n >= CFG_PATH_MAX)
+		out[CFG_PATH_MAX - 1] = '\0';
 }
 
 static void path_elem(char *out, const char *base, unsigned i)
 {
-	snprintf(out, CFG_PATH_MAX, "%s.[%u]", base, i);
+	int n = snprintf(out, CFG_PATH_MAX, "%s.[%u]", base, i);
+
+	if (n < 0 || n >= CFG_PATH_MAX)
+		out[CFG_PATH_MAX - 1] = '\0';
 }
 
 static int line_of(const config_setting_t *s)
@@ -395,7 +421,7 @@ static int line_of(const config_setting_t *s)
 static int member_line(const config_setting_t *g, const char *name, int fallback)
 {
 	const config_setting_t *m =
-		g != NULL ? config_setting_get_member((config_setting_t *)g, name) : NULL;
+	    g != NULL ? config_setting_get_member((config_setting_t *)g, name) : NULL;
 
 	return m != NULL ? line_of(m) : fallback;
 }
@@ -453,8 +479,8 @@ static void expected(const struct opt *o, char *buf, size_t n)
 		snprintf(buf, n, "%s%s address",
 			 (o->flags & OF_EMPTY_OK) ? "\"\" (none) or an " : "an ",
 			 (o->flags & (OF_V4 | OF_V6)) == (OF_V4 | OF_V6) ? "IPv4 or IPv6"
-			 : (o->flags & OF_V4)				  ? "IPv4"
-									  : "IPv6");
+			 : (o->flags & OF_V4)				 ? "IPv4"
+									 : "IPv6");
 		break;
 	case OT_MAC:
 		snprintf(buf, n, "a unicast MAC address such as \"02:00:00:00:00:01\"");
@@ -463,9 +489,10 @@ static void expected(const struct opt *o, char *buf, size_t n)
 		snprintf(buf, n, "a number of seconds > 0 and <= %lld", o->max);
 		break;
 	case OT_SEED:
-		snprintf(buf, n,
-			 "a 64-bit value: a string of 1 to 16 hex digits after \"0x\" or of decimal "
-			 "digits, or a non-negative integer");
+		snprintf(
+		    buf, n,
+		    "a 64-bit value: a string of 1 to 16 hex digits after \"0x\" or of decimal "
+		    "digits, or a non-negative integer");
 		break;
 	case OT_STRLIST:
 		snprintf(buf, n, "a list of at most %lld strings of at most %zu characters", o->max,
@@ -937,7 +964,7 @@ static int parse_group(struct ctx *c, const struct schema *sc, const config_sett
 	for (size_t i = 0; i < sc->n_opts; i++) {
 		const struct opt *o = &sc->opts[i];
 		const config_setting_t *s =
-			g != NULL ? config_setting_get_member((config_setting_t *)g, o->name) : NULL;
+		    g != NULL ? config_setting_get_member((config_setting_t *)g, o->name) : NULL;
 		int ol = s != NULL && line_of(s) > 0 ? line_of(s) : line;
 
 		path_member(op, path, o->name);
@@ -1039,9 +1066,8 @@ static int check_root(struct ctx *c, const config_setting_t *g, int line, const 
 {
 	struct fulcrum_config *cfg = (struct fulcrum_config *)base;
 	struct cfg_dataplane *dp = &cfg->dp;
-	const config_setting_t *dps = g ? config_setting_get_member((config_setting_t *)g,
-								    "dataplane")
-					: NULL;
+	const config_setting_t *dps =
+	    g ? config_setting_get_member((config_setting_t *)g, "dataplane") : NULL;
 	int dl = dps ? line_of(dps) : line;
 	uint32_t need;
 
@@ -1050,10 +1076,11 @@ static int check_root(struct ctx *c, const config_setting_t *g, int line, const 
 		int n = lcores_count(dp->lcores);
 		int l = member_line(dps, "lcores", dl);
 		if (n < 0)
-			return fail(c, l, "dataplane.lcores",
-				    "\"%s\" is not an lcore list (expected e.g. \"0,1\", \"0-2\" or "
-				    "\"0@(0-1),1@(0-1)\")",
-				    dp->lcores);
+			return fail(
+			    c, l, "dataplane.lcores",
+			    "\"%s\" is not an lcore list (expected e.g. \"0,1\", \"0-2\" or "
+			    "\"0@(0-1),1@(0-1)\")",
+			    dp->lcores);
 		if ((unsigned)n < dp->workers + 1)
 			return fail(c, l, "dataplane.lcores",
 				    "names %d lcores, too few for %u workers (expected at least "
@@ -1067,7 +1094,8 @@ static int check_root(struct ctx *c, const config_setting_t *g, int line, const 
 	need = mbufs_needed(dp);
 	if (dp->mbufs == 0) {
 		uint32_t n = need + 1024, m = 1;
-		/* 2^n - 1: the mempool ring's natural size (DPDK's advice for rte_pktmbuf_pool_create). */
+		/* 2^n - 1: the mempool ring's natural size (DPDK's advice for
+		 * rte_pktmbuf_pool_create). */
 		while (m - 1 < n)
 			m <<= 1;
 		dp->mbufs = m - 1;
@@ -1077,11 +1105,10 @@ static int check_root(struct ctx *c, const config_setting_t *g, int line, const 
 			    "tx_desc + 2 * burst) + (workers + 1) * mbuf_cache)",
 			    dp->mbufs, need);
 	}
-	if ((uint64_t)dp->mbuf_cache * 3 > (uint64_t)dp->mbufs * 2)
-		return fail(c, member_line(dps, "mbuf_cache", dl), "dataplane.mbuf_cache",
-			    "%u is too large for %u mbufs (expected at most mbufs / 1.5, DPDK's "
-			    "mempool limit)",
-			    dp->mbuf_cache, dp->mbufs);
+	/*
+	 * DPDK refuses a cache above mbufs / 1.5; mbufs >= 2 * mbuf_cache (the
+	 * sum above, workers >= 1) already keeps it below that.
+	 */
 	return 0;
 }
 
@@ -1100,14 +1127,16 @@ static const char *mode_str(unsigned mode)
 	return "?";
 }
 
-static int check_backends(struct ctx *c, const config_setting_t *g, const char *path,
+static int check_backends(struct ctx *c, const config_setting_t *g, const char *spath,
 			  struct cfg_service *s)
 {
+	char path[CFG_PATH_MAX];
 	const config_setting_t *bl =
-		g ? config_setting_get_member((config_setting_t *)g, "backends") : NULL;
+	    g ? config_setting_get_member((config_setting_t *)g, "backends") : NULL;
 	char bp[CFG_PATH_MAX], fp[CFG_PATH_MAX];
 	uint32_t weighted = 0;
 
+	path_member(path, spath, "backends");
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		struct cfg_backend *b = &s->backends[i];
 		const config_setting_t *bs = config_setting_get_elem(bl, i);
@@ -1123,8 +1152,9 @@ static int check_backends(struct ctx *c, const config_setting_t *g, const char *
 				    "%s does not fit mode %s with VIP family IPv%u (expected an %s "
 				    "address)",
 				    ba, mode_str(s->mode), s->vip.family,
-				    s->mode == FWD_MODE_TUNNEL || s->vip.family == ADDR_V4 ? "IPv4"
-											   : "IPv6");
+				    s->mode == FWD_MODE_TUNNEL || s->vip.family == ADDR_V4
+					? "IPv4"
+					: "IPv6");
 		}
 		if (b->port == 0)
 			b->port = s->port;
@@ -1144,21 +1174,23 @@ static int check_backends(struct ctx *c, const config_setting_t *g, const char *
 					    "expected each address and port once)",
 					    ba, b->port, line_of(config_setting_get_elem(bl, j)));
 			if (o->uid == b->uid)
-				return fail(c, bline, bp,
-					    "uid %u of %s port %u collides with the backend at line "
-					    "%d (a 32-bit hash collision; expected distinct uids: "
-					    "change one port or address)",
-					    b->uid, ba, b->port, line_of(config_setting_get_elem(bl, j)));
+				return fail(
+				    c, bline, bp,
+				    "uid %u of %s port %u collides with the backend at line "
+				    "%d (a 32-bit hash collision; expected distinct uids: "
+				    "change one port or address)",
+				    b->uid, ba, b->port, line_of(config_setting_get_elem(bl, j)));
 		}
 		if (b->weight > 0)
 			weighted++;
 	}
 	if (s->table_size < weighted) {
-		path_member(fp, path, "table_size");
-		return fail(c, member_line(g, "table_size", line_of(g)), fp,
-			    "%u slots for %u backends with weight > 0 (expected a prime of at least "
-			    "%u, better 100 times that)",
-			    s->table_size, weighted, next_prime(weighted));
+		path_member(fp, spath, "table_size");
+		return fail(
+		    c, member_line(g, "table_size", line_of(g)), fp,
+		    "%u slots for %u backends with weight > 0 (expected a prime of at least "
+		    "%u, better 100 times that)",
+		    s->table_size, weighted, next_prime(weighted));
 	}
 	return 0;
 }
@@ -1169,7 +1201,7 @@ static int check_service(struct ctx *c, const config_setting_t *g, int line, con
 	struct cfg_service *s = (struct cfg_service *)base;
 	const struct fulcrum_config *cfg = c->cfg;
 	uint32_t idx = (uint32_t)(s - cfg->services);
-	char fp[CFG_PATH_MAX], bp[CFG_PATH_MAX], vip[ADDR_STRLEN];
+	char fp[CFG_PATH_MAX], vip[ADDR_STRLEN];
 
 	s->line = line;
 	addr_format(&s->vip, vip, sizeof(vip));
@@ -1177,10 +1209,11 @@ static int check_service(struct ctx *c, const config_setting_t *g, int line, con
 		const struct cfg_service *o = &cfg->services[j];
 		if (strcmp(o->name, s->name) == 0) {
 			path_member(fp, path, "name");
-			return fail(c, member_line(g, "name", line), fp,
-				    "\"%s\" is already the name of the service at line %d (expected "
-				    "unique names)",
-				    s->name, o->line);
+			return fail(
+			    c, member_line(g, "name", line), fp,
+			    "\"%s\" is already the name of the service at line %d (expected "
+			    "unique names)",
+			    s->name, o->line);
 		}
 		if (addr_eq(&o->vip, &s->vip) && o->port == s->port && o->proto == s->proto)
 			return fail(c, line, path,
@@ -1214,8 +1247,7 @@ static int check_service(struct ctx *c, const config_setting_t *g, int line, con
 			    "%u is not prime (expected a prime, e.g. %u)", s->table_size,
 			    next_prime(s->table_size));
 	}
-	path_member(bp, path, "backends");
-	return check_backends(c, g, bp, s);
+	return check_backends(c, g, path, s);
 }
 
 static int check_neighbour(struct ctx *c, const config_setting_t *g, int line, const char *path,
@@ -1230,7 +1262,10 @@ static int check_neighbour(struct ctx *c, const config_setting_t *g, int line, c
 			addr_format(&nb->addr, a, sizeof(a));
 			path_member(fp, path, "address");
 			return fail(c, member_line(g, "address", line), fp,
-				    "%s is listed twice (expected each address once)", a);
+				    "%s is listed twice (first at line %d; expected each address "
+				    "once)",
+				    a,
+				    line_of(config_setting_get_elem(config_setting_parent(g), j)));
 		}
 	}
 	return 0;
@@ -1300,17 +1335,19 @@ static int prescan(struct ctx *c, const char *t)
 			v = strtoull(s, &end, hex ? 16 : 10);
 			if (*t == 'L') {
 				if (errno != 0 || v > (unsigned long long)INT64_MAX)
-					return fail(c, line, NULL,
-						    "integer %.*s does not fit in 64 bits (expected "
-						    "at most 9223372036854775807L)",
-						    (int)(t - s), s);
+					return fail(
+					    c, line, NULL,
+					    "integer %.*s does not fit in 64 bits (expected "
+					    "at most 9223372036854775807L)",
+					    (int)(t - s), s);
 				t++;
 			} else if (errno != 0 || v > (unsigned long long)INT32_MAX) {
-				return fail(c, line, NULL,
-					    "integer %.*s does not fit in 32 bits, which libconfig "
-					    "would silently truncate (expected at most 2147483647, or "
-					    "a 64-bit integer with an L suffix)",
-					    (int)(t - s), s);
+				return fail(
+				    c, line, NULL,
+				    "integer %.*s does not fit in 32 bits, which libconfig "
+				    "would silently truncate (expected at most 2147483647, or "
+				    "a 64-bit integer with an L suffix)",
+				    (int)(t - s), s);
 			}
 		} else {
 			t++;
@@ -1389,7 +1426,8 @@ int config_load(const char *path, struct fulcrum_config *cfg, char *err, size_t 
 			if (cap > CFG_FILE_MAX + 4097) {
 				fclose(f);
 				free(text);
-				snprintf(err, errlen, "%s: larger than %u bytes", path, CFG_FILE_MAX);
+				snprintf(err, errlen, "%s: larger than %u bytes", path,
+					 CFG_FILE_MAX);
 				return -EFBIG;
 			}
 			t = realloc(text, cap);
@@ -1437,7 +1475,8 @@ uint32_t config_backend_uid(const struct addr *a, uint16_t port)
 	uint8_t id[19];
 	uint32_t uid;
 
-	/* The serialization Maglev hashes (maglev.h), so one identity means one thing everywhere. */
+	/* The serialization Maglev hashes (maglev.h), so one identity means one thing everywhere.
+	 */
 	id[0] = a->family;
 	memcpy(id + 1, a->b, 16);
 	id[17] = (uint8_t)(port >> 8);
@@ -1477,8 +1516,8 @@ int config_to_spec(const struct fulcrum_config *cfg, uint64_t revision, const ui
 		nb += cfg->services[i].n_backends;
 	/* One block, services then backends, so config_spec_free needs only spec->services. */
 	off = (size_t)cfg->n_services * sizeof(*svcs);
-	off = (off + _Alignof(struct fwd_backend_spec) - 1) /
-	      _Alignof(struct fwd_backend_spec) * _Alignof(struct fwd_backend_spec);
+	off = (off + _Alignof(struct fwd_backend_spec) - 1) / _Alignof(struct fwd_backend_spec) *
+	      _Alignof(struct fwd_backend_spec);
 	block = calloc(1, off + nb * sizeof(*bes) + 1);
 	if (block == NULL)
 		return -ENOMEM;
@@ -1664,10 +1703,13 @@ static void write_group(FILE *f, const struct schema *sc, const uint8_t *base, i
 		write_opt(f, &sc->opts[i], base, depth);
 }
 
-int config_write(const struct fulcrum_config *cfg, FILE *f)
+int config_dump(const struct fulcrum_config *cfg, FILE *f)
 {
-	fprintf(f, "# fulcrumd configuration as loaded from %s (every setting, defaults included)\n",
-		cfg->path);
+	fputs("# fulcrumd configuration as loaded from ", f);
+	/* Only printable bytes: a newline in the path must not end the comment. */
+	for (const char *p = cfg->path; *p != '\0'; p++)
+		fputc(*p >= 0x20 && *p != 0x7f ? *p : '?', f);
+	fputs(" (every setting, defaults included)\n", f);
 	write_group(f, &root_schema, (const uint8_t *)cfg, 0);
 	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }
@@ -1689,36 +1731,35 @@ static void write_reference(FILE *f, const struct schema *sc, const char *path)
 {
 	char ex[256], op[CFG_PATH_MAX];
 
-	if (path[0] != '\0') {
-		fprintf(f, "### `%s`\n\n%s\n\n", sc->what, sc->help);
-		fprintf(f, "| Setting | Type and bounds | Default | Meaning |\n");
-		fprintf(f, "|---|---|---|---|\n");
-		for (size_t i = 0; i < sc->n_opts; i++) {
-			const struct opt *o = &sc->opts[i];
-			if (o->type == OT_GROUP || o->type == OT_LIST)
-				continue;
-			path_member(op, path, o->name);
-			expected(o, ex, sizeof(ex));
-			fputc('|', f);
-			write_cell(f, op, 1);
-			write_cell(f, ex, 0);
-			write_cell(f, o->def != NULL ? o->def : "required", o->def != NULL);
-			write_cell(f, o->help, 0);
-			fputc('\n', f);
-		}
-		fputc('\n', f);
-	}
+	fprintf(f, "### %s%s%s\n\n%s\n\n", path[0] ? "`" : "", path[0] ? sc->what : "Top level",
+		path[0] ? "`" : "", sc->help);
+	fprintf(f, "| Setting | Type and bounds | Default | Meaning |\n");
+	fprintf(f, "|---|---|---|---|\n");
 	for (size_t i = 0; i < sc->n_opts; i++) {
 		const struct opt *o = &sc->opts[i];
-		if (o->type == OT_GROUP) {
+		path_member(op, path, o->name);
+		expected(o, ex, sizeof(ex));
+		fputc('|', f);
+		write_cell(f, op, 1);
+		write_cell(f, ex, 0);
+		if (o->type == OT_GROUP)
+			write_cell(f, "its settings' defaults", 0);
+		else if (o->type == OT_LIST)
+			write_cell(f, "()", 1);
+		else
+			write_cell(f, o->def != NULL ? o->def : "required", o->def != NULL);
+		write_cell(f, o->help, 0);
+		fputc('\n', f);
+	}
+	fputc('\n', f);
+	for (size_t i = 0; i < sc->n_opts; i++) {
+		const struct opt *o = &sc->opts[i];
+		if (o->type == OT_GROUP || o->type == OT_LIST)
 			write_reference(f, o->sub, o->sub->what);
-		} else if (o->type == OT_LIST) {
-			write_reference(f, o->sub, o->sub->what);
-		}
 	}
 }
 
-int config_write_reference(FILE *f)
+int config_dump_reference(FILE *f)
 {
 	write_reference(f, &root_schema, "");
 	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;

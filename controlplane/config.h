@@ -13,10 +13,11 @@
 
 /*
  * The whole file is read and validated before anything is started; an error
- * message names the file, the line and the setting, e.g.
- *   conf/x.conf:42: services.[1].backends.[0].weight: 2000000 is out of range (expected an integer in 0..1000000)
+ * message (one line) names the file, the line and the setting, e.g.
+ *   conf/x.conf:42: services.[1].backends.[0].weight: 2000000 is out of range
+ *   (expected an integer in 0..1000000)
  * Every setting is one row of a table in config.c, from which parsing,
- * validation, defaults, config_write and config_write_reference (the
+ * validation, defaults, config_dump and config_dump_reference (the
  * reference in docs/config.md) all come. Loaded configs are plain values
  * owned by the caller (config_free). Any single thread; no global state.
  */
@@ -159,7 +160,7 @@ int config_neigh_static(void *ctx, const struct addr *a, uint8_t mac[6]);
  * libconfig syntax: what fulcrumd actually runs with. Loading the output
  * gives a config equal to cfg. Returns 0, or -EIO if writing failed.
  */
-int config_write(const struct fulcrum_config *cfg, FILE *f);
+int config_dump(const struct fulcrum_config *cfg, FILE *f);
 
 /*
  * Write the settings reference (Markdown tables: setting, type and bounds,
@@ -167,7 +168,7 @@ int config_write(const struct fulcrum_config *cfg, FILE *f);
  * carries this output verbatim (a unit test keeps them in step).
  * Returns 0 or -EIO.
  */
-int config_write_reference(FILE *f);
+int config_dump_reference(FILE *f);
 
 /*
  * Fill a forwarding-state spec from cfg: services and backends with their

@@ -234,8 +234,12 @@ static int dpdk_worker_main(void *arg)
 
 		w->expired += flow_expire(w->flows, now, DPDK_EXPIRE_IDLE);
 		rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
-		if (dp->p.idle != DPDK_IDLE_ADAPTIVE || ++idle < dp->p.idle_polls)
+		if (dp->p.idle != DPDK_IDLE_ADAPTIVE)
 			continue;
+		if (idle < dp->p.idle_polls) {
+			idle++;
+			continue;
+		}
 		/*
 		 * Adaptive idle: send what is buffered, then sleep offline so that
 		 * a publisher never waits for a sleeping worker.
@@ -467,10 +471,11 @@ int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size
 	}
 	/*
 	 * Every RX descriptor may hold an mbuf, every TX descriptor and TX buffer
-	 * one in flight, and each lcore's mempool cache some more.
+	 * one in flight, and each lcore's mempool cache some more (the same sum
+	 * config.c checks dataplane.mbufs against).
 	 */
 	uint64_t need = (uint64_t)p->workers * ((uint64_t)p->rx_desc + p->tx_desc + 2u * p->burst) +
-			(uint64_t)(p->workers + 1) * p->mbuf_cache + p->control_ring + p->tx_desc + 64;
+			(uint64_t)(p->workers + 1) * p->mbuf_cache;
 	if (p->mbufs < need) {
 		dpdk_err(err, errlen, "dataplane.mbufs = %u is too small: at least %" PRIu64
 			 " for these queues, descriptors and caches", p->mbufs, need);

@@ -10,10 +10,15 @@
 
 #include "dataplane/hash.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define NS_PER_S 1000000000ULL
 
 /* Any fixed odd constant: the hash is node-local (fractional bits of sqrt(2)). */
-#define FLOW_HASH_SEED 0x6a09e667f3bcc909ULL
+#define FLOW_HASH_SEED	  0x6a09e667f3bcc909ULL
+#define FLOW_HASH_SEED_V6 0xbb67ae8584caa73bULL /* sqrt(3) */
 
 #define BUCKET_SLOTS   8
 #define SLOTS_PER_FLOW 4	   /* see flow.h: nat flows fill the index to at most half */
@@ -40,7 +45,8 @@ struct flow_bucket {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
-_Static_assert(sizeof(struct flow_key) == 48, "flow_key has no implicit padding");
+_Static_assert(sizeof(struct flow_key) == 48, "flow_key has no implicit padding (key_eq: 3 x 16 bytes)");
+_Static_assert(offsetof(struct flow_key, sport) == 40, "flow_hash loads sport..pad as one word");
 _Static_assert(sizeof(struct flow_entry) == 128, "flow_entry is two cache lines");
 _Static_assert(offsetof(struct flow_entry, state_gen) == 64, "line 0 holds the per-hit fields");
 
@@ -109,26 +115,39 @@ void flow_timeouts_default(struct flow_timeouts *to)
 	to->other = 30 * NS_PER_S;
 }
 
+/*
+ * The hash only has to agree with itself inside this node, so it reads the
+ * meaningful fields as native words instead of hashing the key's 48 bytes,
+ * most of them zero for IPv4: two rounds for v4, five for v6. The last word
+ * is sport, dport, proto and the key's zero padding in one load. Keys that
+ * differ only in bytes skipped here (the unused address bytes of v4, which
+ * struct addr keeps zero) would collide, which costs a compare, never
+ * correctness. The two seeds keep v4 and v6 keys apart.
+ */
 uint64_t flow_hash(const struct flow_key *k)
 {
-	/*
-	 * An IPv4 key has 13 meaningful bytes of 48: hashing just those is 2
-	 * rounds instead of 6 (about 10 ns per packet). Keys that differ only in
-	 * bytes skipped here collide, which costs a compare, never correctness.
-	 */
-	if (k->src.family == ADDR_V4 && k->dst.family == ADDR_V4) {
-		uint8_t b[13];
+	uint64_t tail, h;
 
-		memcpy(b, k->src.b, 4);
-		memcpy(b + 4, k->dst.b, 4);
-		b[8] = (uint8_t)k->sport;
-		b[9] = (uint8_t)(k->sport >> 8);
-		b[10] = (uint8_t)k->dport;
-		b[11] = (uint8_t)(k->dport >> 8);
-		b[12] = k->proto;
-		return hash_bytes(b, sizeof(b), FLOW_HASH_SEED);
+	memcpy(&tail, (const unsigned char *)k + offsetof(struct flow_key, sport), sizeof(tail));
+	if (k->src.family == ADDR_V4 && k->dst.family == ADDR_V4) {
+		uint32_t s4, d4;
+
+		memcpy(&s4, k->src.b, 4);
+		memcpy(&d4, k->dst.b, 4);
+		h = hash_step(FLOW_HASH_SEED, (uint64_t)s4 | (uint64_t)d4 << 32);
+	} else if (k->src.family == ADDR_V6 && k->dst.family == ADDR_V6) {
+		uint64_t w[4];
+
+		memcpy(&w[0], k->src.b, 16);
+		memcpy(&w[2], k->dst.b, 16);
+		h = FLOW_HASH_SEED_V6;
+		for (unsigned i = 0; i < 4; i++)
+			h = hash_step(h, w[i]);
+	} else {
+		/* Mixed or unset families never reach the table on the fast path. */
+		return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
 	}
-	return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
+	return hash_fmix64(hash_step(h, tail));
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -147,13 +166,24 @@ static inline uint32_t alt_bucket(const struct flow_table *t, uint32_t b, uint16
 	return c >= b ? c - b : c + t->nb - b;
 }
 
-static inline void locate(const struct flow_table *t, uint64_t h, struct loc *l)
+/* A key's first bucket: the high bits of the low word (a multiply maps them to any count). */
+static inline uint32_t first_bucket(const struct flow_table *t, uint64_t h)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)h * t->nb) >> 32);
+}
+
+/* A key's signature: the top 16 bits, never 0 (0 marks a free slot). */
+static inline uint16_t signature(uint64_t h)
 {
 	uint16_t sig = (uint16_t)(h >> 48);
 
-	/* b1: the high bits of the low word (a multiply maps them to any bucket count). */
-	l->b1 = (uint32_t)(((uint64_t)(uint32_t)h * t->nb) >> 32);
-	l->sig = sig ? sig : 1;
+	return sig ? sig : 1;
+}
+
+static inline void locate(const struct flow_table *t, uint64_t h, struct loc *l)
+{
+	l->b1 = first_bucket(t, h);
+	l->sig = signature(h);
 	l->b2 = alt_bucket(t, l->b1, l->sig);
 }
 
@@ -165,15 +195,28 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-/* Word-wise, branch-free: one predictable branch per candidate instead of memcmp's. */
+/*
+ * Branch-free: one predictable branch per candidate instead of memcmp's.
+ * With SSE2 the 48 bytes are three 16-byte XORs.
+ */
 static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+#ifdef __SSE2__
+	__m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)x),
+				  _mm_loadu_si128((const __m128i *)(const void *)y));
+
+	for (size_t i = 16; i < sizeof(*a); i += 16)
+		d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + i)),
+						  _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff;
+#else
 	uint64_t d = 0;
 
 	for (size_t i = 0; i < sizeof(*a); i += 8)
 		d |= load64(x + i) ^ load64(y + i);
 	return d == 0;
+#endif
 }
 
 static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
@@ -193,13 +236,32 @@ static void rev_key(const struct flow_entry *e, struct flow_key *k)
 	k->proto = e->key.proto;
 }
 
-static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
+/* Bit i set iff slot i of b holds signature sig (0: the free slots). */
+static inline unsigned sig_mask_portable(const struct flow_bucket *b, uint16_t sig)
 {
 	unsigned m = 0;
 
 	for (unsigned i = 0; i < BUCKET_SLOTS; i++)
 		m |= (unsigned)(b->sig[i] == sig) << i;
 	return m;
+}
+
+/*
+ * The same with one 128-bit compare of the 8 signatures (SSE2 is baseline on
+ * x86-64): ~4 instructions instead of ~37. The pack narrows each 16-bit
+ * all-ones/zero lane to one byte so the movemask gives one bit per slot.
+ * flow_check compares both on every bucket.
+ */
+static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
+{
+#ifdef __SSE2__
+	__m128i v = _mm_load_si128((const __m128i *)(const void *)b->sig);
+	__m128i eq = _mm_cmpeq_epi16(v, _mm_set1_epi16((short)sig));
+
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128()));
+#else
+	return sig_mask_portable(b, sig);
+#endif
 }
 
 static inline uint64_t entry_timeout(const struct flow_table *t, const struct flow_entry *e)
@@ -259,13 +321,18 @@ static uint32_t bucket_find(const struct flow_table *t, uint32_t bi, const struc
 	return NIL;
 }
 
-static uint32_t index_find(const struct flow_table *t, const struct flow_key *k,
-			   const struct loc *l)
+/* The second bucket is computed only when the first says keys overflowed from it. */
+static uint32_t index_find(const struct flow_table *t, const struct flow_key *k, uint32_t b1,
+			   uint16_t sig)
 {
-	uint32_t ref = bucket_find(t, l->b1, k, l->sig);
+	uint32_t ref = bucket_find(t, b1, k, sig);
 
-	if (ref == NIL && t->bkt[l->b1].n_moved != 0 && l->b2 != l->b1)
-		ref = bucket_find(t, l->b2, k, l->sig);
+	if (ref == NIL && t->bkt[b1].n_moved != 0) {
+		uint32_t b2 = alt_bucket(t, b1, sig);
+
+		if (b2 != b1)
+			ref = bucket_find(t, b2, k, sig);
+	}
 	return ref;
 }
 
@@ -661,10 +728,7 @@ void flow_set_evict_established(struct flow_table *t, int enable)
 
 void flow_prefetch(const struct flow_table *t, uint64_t hash)
 {
-	struct loc l;
-
-	locate(t, hash, &l);
-	__builtin_prefetch(&t->bkt[l.b1], 0, 3);
+	__builtin_prefetch(&t->bkt[first_bucket(t, hash)], 0, 3);
 }
 
 static inline void prefetch_entry(const struct flow_entry *e)
@@ -690,11 +754,8 @@ static struct flow_entry *hit(struct flow_table *t, uint32_t ref, uint64_t now, 
 struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key, uint64_t hash,
 			       uint64_t now, int *dir)
 {
-	struct loc l;
-	uint32_t ref;
+	uint32_t ref = index_find(t, key, first_bucket(t, hash), signature(hash));
 
-	locate(t, hash, &l);
-	ref = index_find(t, key, &l);
 	return ref == NIL ? NULL : hit(t, ref, now, dir);
 }
 
@@ -702,21 +763,30 @@ static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const k
 			    const uint64_t hashes[], unsigned n, uint64_t now,
 			    struct flow_entry *out[], int dirs[])
 {
-	struct loc l[FLOW_BURST_MAX];
-	uint32_t cand[FLOW_BURST_MAX];
+	uint32_t b1[FLOW_BURST_MAX], cand[FLOW_BURST_MAX];
+	uint16_t sig[FLOW_BURST_MAX];
 	unsigned hits = 0;
 
+	/*
+	 * Three passes so that the misses of the burst overlap: every bucket line
+	 * is requested before any is read, then every candidate entry (both lines)
+	 * before any key is compared. A hit reads the bucket and the entry and
+	 * writes nothing here; the caller's flow_track_tcp/flow_touch writes line
+	 * 0 of the entry only.
+	 */
 	for (unsigned i = 0; i < n; i++) {
-		locate(t, hashes[i], &l[i]);
-		__builtin_prefetch(&t->bkt[l[i].b1], 0, 3);
+		b1[i] = first_bucket(t, hashes[i]);
+		sig[i] = signature(hashes[i]);
+		__builtin_prefetch(&t->bkt[b1[i]], 0, 3);
 	}
 	/* First signature match per packet; prefetch its entry. NIL = decide in the last pass. */
 	for (unsigned i = 0; i < n; i++) {
-		unsigned m = sig_mask(&t->bkt[l[i].b1], l[i].sig);
+		const struct flow_bucket *b = &t->bkt[b1[i]];
+		unsigned m = sig_mask(b, sig[i]);
 
 		cand[i] = NIL;
 		if (m) {
-			cand[i] = t->bkt[l[i].b1].ref[__builtin_ctz(m)];
+			cand[i] = b->ref[__builtin_ctz(m)];
 			prefetch_entry(&t->ent[cand[i] & REF_IDX]);
 		}
 	}
@@ -731,9 +801,9 @@ static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const k
 			/* LIVE: an earlier packet of this burst may have released it. */
 			if (!(c->flags & FLOW_F_LIVE) ||
 			    !(ref & REF_REV ? rev_eq(c, keys[i]) : key_eq(&c->key, keys[i])))
-				ref = index_find(t, keys[i], &l[i]);
-		} else if (t->bkt[l[i].b1].n_moved != 0) {
-			ref = index_find(t, keys[i], &l[i]);
+				ref = index_find(t, keys[i], b1[i], sig[i]);
+		} else if (t->bkt[b1[i]].n_moved != 0) {
+			ref = index_find(t, keys[i], b1[i], sig[i]);
 		}
 		if (ref != NIL)
 			e = hit(t, ref, now, &d);
@@ -769,7 +839,7 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *key,
 
 	assert(hash == flow_hash(key));
 	locate(t, hash, &l);
-	ref = index_find(t, key, &l);
+	ref = index_find(t, key, l.b1, l.sig);
 	if (ref != NIL) {
 		if (!entry_expired(t, &t->ent[ref & REF_IDX], now)) {
 			assert(!"flow_insert: key already present (look up first)");
@@ -820,7 +890,7 @@ int flow_set_reverse(struct flow_table *t, struct flow_entry *e, const struct fl
 	assert(rev_hash == flow_hash(rev));
 	now = e->last_seen;
 	locate(t, rev_hash, &l);
-	ref = index_find(t, rev, &l);
+	ref = index_find(t, rev, l.b1, l.sig);
 	if (ref != NIL) {
 		uint32_t other = ref & REF_IDX;
 
@@ -909,14 +979,7 @@ static enum tcp_event tcp_classify(uint8_t f, int dir)
 	return EV_NONE;
 }
 
-void flow_touch(struct flow_entry *e, uint64_t now)
-{
-	if (now > e->last_seen)
-		e->last_seen = now;
-	e->flags |= e->flags & FLOW_F_SEEN ? FLOW_F_MULTI : FLOW_F_SEEN;
-}
-
-void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now)
+void flow_track_tcp_slow(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now)
 {
 	enum tcp_event ev = tcp_classify(tcp_flags, dir);
 	uint8_t st = e->tcp_state <= FLOW_TCP_CLOSED ? e->tcp_state : FLOW_TCP_CLOSED;
@@ -972,6 +1035,10 @@ int flow_check(const struct flow_table *t)
 			struct flow_key k;
 			struct loc l;
 
+			/* The vector signature compare agrees with the scalar one. */
+			if (sig_mask(b, b->sig[i]) != sig_mask_portable(b, b->sig[i]) ||
+			    sig_mask(b, b->sig[i] ^ 0x8000) != sig_mask_portable(b, b->sig[i] ^ 0x8000))
+				goto out;
 			if (b->sig[i] == 0)
 				continue;
 			slots++;

@@ -276,9 +276,46 @@ uint32_t flow_expire(struct flow_table *t, uint64_t now, uint32_t budget);
  * = the header's flags byte, dir = FLOW_DIR_FWD/REV), flow_touch for anything
  * else. Both set last_seen = now (never backwards) and count the packet;
  * call them for the packet that created the entry too. Entry-only: no table.
+ * Both are inline (below): they run on every forwarded packet.
  */
-void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now);
-void flow_touch(struct flow_entry *e, uint64_t now);
+
+/*
+ * The full TCP tracker (every transition of enum flow_tcp_state, the packet
+ * counting of flow_touch). flow_track_tcp calls it for everything but the
+ * common case; calling it directly gives the same result, only slower.
+ */
+void flow_track_tcp_slow(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now);
+
+static inline void flow_touch(struct flow_entry *e, uint64_t now)
+{
+	if (now > e->last_seen)
+		e->last_seen = now;
+	if ((e->flags & (FLOW_F_SEEN | FLOW_F_MULTI)) != (FLOW_F_SEEN | FLOW_F_MULTI))
+		e->flags |= e->flags & FLOW_F_SEEN ? FLOW_F_MULTI : FLOW_F_SEEN;
+}
+
+/*
+ * Almost every packet belongs to an established flow that has already been
+ * counted twice and carries neither SYN, FIN nor RST: the transition table
+ * then keeps ESTABLISHED in both directions (with or without ACK) and every
+ * flag it would set is already set, so only last_seen moves. Anything else
+ * takes the full function. tests/unit/test_flow.c checks that both give the
+ * same entry for every state, flag byte, direction and entry flag set.
+ */
+static inline void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now)
+{
+	const uint8_t done = FLOW_F_SEEN | FLOW_F_MULTI | FLOW_F_WAS_EST;
+
+	if (__builtin_expect(e->tcp_state == FLOW_TCP_ESTABLISHED &&
+				     !(tcp_flags & (FLOW_TCPF_FIN | FLOW_TCPF_SYN | FLOW_TCPF_RST)) &&
+				     (e->flags & done) == done,
+			     1)) {
+		if (now > e->last_seen)
+			e->last_seen = now;
+		return;
+	}
+	flow_track_tcp_slow(e, tcp_flags, dir, now);
+}
 
 /* Live entries / capacity. */
 uint32_t flow_count(const struct flow_table *t);

@@ -301,6 +301,8 @@ struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t
 	st->hash_seed = spec->hash_seed;
 	memcpy(st->port_mac, spec->port_mac, 6);
 	memcpy(st->gateway_mac, spec->gateway_mac, 6);
+	for (int i = 0; i < 6; i++)
+		st->gateway_ok |= spec->gateway_mac[i] != 0;
 	st->node_v4 = spec->node_v4;
 	st->node_v6 = spec->node_v6;
 	st->n_workers = spec->n_workers;
@@ -843,6 +845,8 @@ static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct 
 
 	if (e == NULL || dir != FLOW_DIR_REV)
 		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
+	if (!st->gateway_ok) /* the next hop towards clients is not resolved (yet) */
+		return fwd_drop(w, res, FWD_DROP_NO_NEIGHBOUR);
 	fwd_pi(b, p, &pi);
 	if (rw_nat(b->data, &pi, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
 		return fwd_drop(w, res, FWD_DROP_REWRITE);

@@ -94,7 +94,7 @@ struct fwd_spec {
 	uint64_t revision;  /* e.g. the Raft index of the last applied entry */
 	uint64_t hash_seed; /* cluster-wide: the same on every node */
 	uint8_t port_mac[6];
-	uint8_t gateway_mac[6]; /* next hop for replies to clients (nat) */
+	uint8_t gateway_mac[6]; /* next hop for replies to clients (nat); all zero = unresolved */
 	struct addr node_v4;    /* node address: ARP/ICMP, SNAT and tunnel source; may be NONE */
 	struct addr node_v6;
 	uint32_t n_services;
@@ -140,6 +140,7 @@ struct fwd_state {
 	uint64_t hash_seed;
 	uint8_t port_mac[6];
 	uint8_t gateway_mac[6];
+	uint8_t gateway_ok; /* gateway_mac is resolved: nat replies are dropped until it is */
 	struct addr node_v4;
 	struct addr node_v6;
 	uint32_t n_services;

@@ -1481,6 +1481,270 @@ static void test_model_evict_established(void **state)
 	model_run(160, 128, 100000, 10, 0x5eed0003, 0, 1, 1);
 }
 
+/* ---- fast paths: inline TCP tracker, hash, hits write only the entry ---- */
+
+/*
+ * flow_track_tcp (inline, with its fast path) and flow_track_tcp_slow must
+ * leave identical entries for every state (the 5 real ones and the 3 values
+ * that never occur), every flag byte, both directions, every combination of
+ * the entry flags the tracker reads or writes, and last_seen behind, equal
+ * to and ahead of now.
+ */
+static void test_track_fast_equals_slow(void **state)
+{
+	static const uint8_t bits[] = {FLOW_F_REV, FLOW_F_SEEN, FLOW_F_MULTI, FLOW_F_WAS_EST,
+				       FLOW_F_SYNACK};
+	static const uint64_t seen[] = {50, 100, 150};
+	unsigned fast = 0;
+
+	(void)state;
+	for (unsigned st = 0; st < 8; st++) {
+		for (unsigned fm = 0; fm < 1u << 5; fm++) {
+			uint8_t flags = FLOW_F_LIVE | FLOW_F_QUEUED;
+
+			for (unsigned b = 0; b < 5; b++)
+				flags |= fm >> b & 1 ? bits[b] : 0;
+			for (unsigned tf = 0; tf < 256; tf++) {
+				for (int dir = 0; dir < 2; dir++) {
+					for (unsigned s = 0; s < 3; s++) {
+						struct flow_entry a, b;
+
+						memset(&a, 0, sizeof(a));
+						a.key.proto = IPPROTO_TCP;
+						a.tcp_state = (uint8_t)st;
+						a.flags = flags;
+						a.last_seen = seen[s];
+						a.backend_idx = 7;
+						b = a;
+						flow_track_tcp(&a, (uint8_t)tf, dir, 100);
+						flow_track_tcp_slow(&b, (uint8_t)tf, dir, 100);
+						assert_memory_equal(&a, &b, sizeof(a));
+						assert_true(a.last_seen >= 100 &&
+							    a.last_seen >= seen[s]);
+						if (st == FLOW_TCP_ESTABLISHED &&
+						    (flags & (FLOW_F_SEEN | FLOW_F_MULTI |
+							      FLOW_F_WAS_EST)) ==
+							(FLOW_F_SEEN | FLOW_F_MULTI |
+							 FLOW_F_WAS_EST) &&
+						    (tf & 0x07) == 0)
+							fast++;
+					}
+				}
+			}
+		}
+	}
+	/* The fast-path condition was met for 4 of 32 flag sets x 32 flag bytes x 2 x 3. */
+	assert_int_equal(fast, 4 * 32 * 2 * 3);
+}
+
+/* The common case changes nothing but last_seen, and never moves it backwards. */
+static void test_track_fast_only_last_seen(void **state)
+{
+	struct flow_table *t = flow_create(16, NULL, NULL, NULL);
+	struct flow_key k = key_n(1, IPPROTO_TCP, 0);
+	struct flow_entry *e, before;
+
+	(void)state;
+	assert_non_null(t);
+	e = ins_est(t, &k, 1000, 1);
+	flow_track_tcp(e, FLOW_TCPF_ACK, FLOW_DIR_FWD, 1000);
+	before = *e;
+	flow_track_tcp(e, FLOW_TCPF_ACK | FLOW_TCPF_PSH, FLOW_DIR_FWD, 2000);
+	assert_int_equal(e->last_seen, 2000);
+	before.last_seen = 2000;
+	assert_memory_equal(e, &before, sizeof(before));
+	flow_track_tcp(e, FLOW_TCPF_ACK, FLOW_DIR_REV, 1500); /* older timestamp */
+	assert_int_equal(e->last_seen, 2000);
+	assert_memory_equal(e, &before, sizeof(before));
+	/* A FIN still goes through the full machine. */
+	flow_track_tcp(e, FLOW_TCPF_ACK | FLOW_TCPF_FIN, FLOW_DIR_FWD, 2500);
+	assert_int_equal(e->tcp_state, FLOW_TCP_FIN_WAIT);
+	assert_int_equal(e->last_seen, 2500);
+	assert_int_equal(flow_check(t), 0);
+	flow_destroy(t);
+}
+
+/* Buckets 0..255 from 8 hash bits: max/mean over n keys. */
+static double spread(const uint64_t *h, size_t n, unsigned shift)
+{
+	uint32_t cnt[256] = {0}, max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		cnt[(h[i] >> shift) & 255]++;
+	for (unsigned i = 0; i < 256; i++)
+		max = cnt[i] > max ? cnt[i] : max;
+	return (double)max / ((double)n / 256);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * flow_hash reads only the meaningful fields; every one of them must still
+ * matter, and structured keys (one client address, sequential ports; one
+ * port, sequential addresses) must spread over the bits the table uses:
+ * the low word (first bucket), the top 16 bits (signature) and the top byte
+ * (fwd's burst filter).
+ */
+static void test_hash_fields_and_spread(void **state)
+{
+	const size_t n = 1u << 17;
+	uint64_t *h = malloc(n * sizeof(*h));
+	uint64_t seed = 7;
+
+	(void)state;
+	assert_non_null(h);
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int shape = 0; shape < 2; shape++) {
+			for (size_t i = 0; i < n; i++) {
+				struct flow_key k = key_n(0, IPPROTO_TCP, v6);
+
+				if (shape == 0)
+					k.sport = (uint16_t)i, k.dport = (uint16_t)(80 + (i >> 16));
+				else
+					k.src.b[v6 ? 15 : 3] = (uint8_t)i,
+					k.src.b[v6 ? 14 : 2] = (uint8_t)(i >> 8),
+					k.src.b[v6 ? 13 : 1] = (uint8_t)(i >> 16);
+				h[i] = flow_hash(&k);
+			}
+			/* 512 keys per bin: max/mean 1.25 is > 5 standard deviations. */
+			assert_true(spread(h, n, 0) < 1.25);
+			assert_true(spread(h, n, 24) < 1.25);
+			assert_true(spread(h, n, 48) < 1.25);
+			assert_true(spread(h, n, 56) < 1.25);
+			qsort(h, n, sizeof(*h), cmp_u64);
+			for (size_t i = 1; i < n; i++)
+				assert_true(h[i] != h[i - 1]);
+		}
+	}
+	/* Each field on its own changes the value (random keys, one field flipped). */
+	for (int i = 0; i < 2000; i++) {
+		int v6 = i & 1;
+		struct flow_key k = key_n((uint32_t)tu_below(&seed, 1u << 20), IPPROTO_UDP, v6), m;
+		uint64_t r = tu_rand(&seed);
+		unsigned len = v6 ? 16 : 4;
+
+		k.src.b[r % len] ^= (uint8_t)(1 + (r >> 8) % 255);
+		k.dst.b[(r >> 16) % len] ^= (uint8_t)(1 + (r >> 24) % 255);
+		for (unsigned f = 0; f < 5; f++) {
+			m = k;
+			switch (f) {
+			case 0: m.src.b[(r >> 32) % len] ^= 0x10; break;
+			case 1: m.dst.b[(r >> 40) % len] ^= 0x01; break;
+			case 2: m.sport ^= 1; break;
+			case 3: m.dport ^= 0x8000; break;
+			case 4: m.proto = IPPROTO_TCP; break;
+			}
+			assert_true(flow_hash(&m) != flow_hash(&k));
+		}
+		assert_true(flow_hash(&k) == flow_hash(&(struct flow_key){k.src, k.dst, k.sport,
+									     k.dport, k.proto, {0}}));
+	}
+	free(h);
+}
+
+/* Keys with mixed or unset families take the generic hash; they still work as keys. */
+static void test_hash_odd_families(void **state)
+{
+	struct flow_table *t = flow_create(64, NULL, NULL, NULL);
+	struct flow_key k[3];
+
+	(void)state;
+	assert_non_null(t);
+	k[0] = key_n(1, IPPROTO_UDP, 0);
+	set_v6(&k[0].dst, 5);
+	k[1] = key_n(2, IPPROTO_UDP, 1);
+	set_v4(&k[1].dst, 5);
+	k[2] = key_n(3, IPPROTO_UDP, 0);
+	memset(&k[2].src, 0, sizeof(k[2].src));
+	memset(&k[2].dst, 0, sizeof(k[2].dst));
+	for (int i = 0; i < 3; i++)
+		assert_non_null(ins(t, &k[i], 10, (uint32_t)i));
+	for (int i = 0; i < 3; i++) {
+		struct flow_entry *e = look(t, &k[i], 10, NULL);
+
+		assert_non_null(e);
+		assert_int_equal(e->svc_idx, i);
+	}
+	assert_int_equal(flow_check(t), 0);
+	flow_destroy(t);
+}
+
+/*
+ * A hit, single or in a burst, leaves the entry and the counters exactly as
+ * they were (the caller's flow_track_tcp/flow_touch is the only write), over
+ * a table full enough that keys sit in second buckets and share signatures.
+ * flow_check also compares the vector and scalar signature matches on every
+ * bucket.
+ */
+static void test_hit_writes_nothing(void **state)
+{
+	const uint32_t n = 20000;
+	struct flow_table *t = flow_create(n, NULL, NULL, NULL);
+	struct flow_entry **e = malloc(n * sizeof(*e)), *snap = malloc(n * sizeof(*snap));
+	struct flow_stats s0, s1;
+	uint64_t seed = 99;
+
+	(void)state;
+	assert_non_null(t);
+	assert_non_null(e);
+	assert_non_null(snap);
+	for (uint32_t i = 0; i < n; i++) {
+		struct flow_key k = key_n(i, IPPROTO_TCP, (int)(i % 5 == 0));
+
+		e[i] = ins_est(t, &k, 1000, i);
+		if (i % 3 == 0) {
+			struct flow_key r = rev_n(i % 11, (uint16_t)i, IPPROTO_TCP);
+
+			assert_int_equal(flow_set_reverse(t, e[i], &r, flow_hash(&r)), 0);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		snap[i] = *e[i];
+	assert_int_equal(flow_check(t), 0);
+	flow_stats(t, &s0);
+	for (int round = 0; round < 400; round++) {
+		struct flow_key kb[32];
+		const struct flow_key *kp[32];
+		uint64_t hb[32];
+		struct flow_entry *out[32];
+		int dirs[32];
+		uint32_t id[32];
+
+		for (unsigned j = 0; j < 32; j++) {
+			id[j] = (uint32_t)tu_below(&seed, n);
+			if (id[j] % 3 == 0 && (j & 1))
+				kb[j] = rev_n(id[j] % 11, (uint16_t)id[j], IPPROTO_TCP);
+			else
+				kb[j] = key_n(id[j], IPPROTO_TCP, (int)(id[j] % 5 == 0));
+			kp[j] = &kb[j];
+			hb[j] = flow_hash(&kb[j]);
+		}
+		assert_int_equal(flow_lookup_burst(t, kp, hb, 32, 2000, out, dirs), 32);
+		for (unsigned j = 0; j < 32; j++) {
+			int d = -1;
+
+			assert_ptr_equal(out[j], e[id[j]]);
+			assert_int_equal(dirs[j], id[j] % 3 == 0 && (j & 1) ? FLOW_DIR_REV
+									      : FLOW_DIR_FWD);
+			assert_ptr_equal(look(t, &kb[j], 2000, &d), e[id[j]]);
+			assert_int_equal(d, dirs[j]);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		assert_memory_equal(e[i], &snap[i], sizeof(snap[i]));
+	flow_stats(t, &s1);
+	assert_memory_equal(&s0, &s1, sizeof(s0));
+	assert_int_equal(flow_check(t), 0);
+	flow_destroy(t);
+	free(e);
+	free(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1506,6 +1770,11 @@ int main(void)
 	    cmocka_unit_test(test_model_pressure),
 	    cmocka_unit_test(test_model_full),
 	    cmocka_unit_test(test_model_evict_established),
+	    cmocka_unit_test(test_track_fast_equals_slow),
+	    cmocka_unit_test(test_track_fast_only_last_seen),
+	    cmocka_unit_test(test_hash_fields_and_spread),
+	    cmocka_unit_test(test_hash_odd_families),
+	    cmocka_unit_test(test_hit_writes_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

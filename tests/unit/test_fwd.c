@@ -691,12 +691,46 @@ static void test_nodes_agree(void **state)
 	fx_free(b);
 }
 
+/* nat replies wait for the gateway's MAC: dropped (counted) while it is unresolved. */
+static void test_nat_gateway_unresolved(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(FWD_MODE_NAT, 64, 20000, 20999);
+	struct fwd_result r;
+	struct pkt_info pi;
+	struct pb_spec s, rep;
+
+	fwd_state_free(f->st);
+	memset(f->spec.gateway_mac, 0, 6);
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	pb_init(&s, ADDR_V4);
+	assert_int_equal(fx_send(f, &s, SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	pb_init(&rep, ADDR_V4);
+	rep.src = pi.dst;
+	rep.dst = f->spec.node_v4;
+	rep.sport = pi.dport;
+	rep.dport = pi.sport;
+	rep.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &rep, SEC, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_NO_NEIGHBOUR);
+	/* resolved in the next state: the same reply goes through */
+	fwd_state_free(f->st);
+	memcpy(f->spec.gateway_mac, GW_MAC, 6);
+	f->st = fx_build(f);
+	assert_int_equal(fx_send(f, &rep, SEC, &r), FWD_TX);
+	assert_memory_equal(f->buf.data, GW_MAC, 6);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_validation),
 		cmocka_unit_test(test_dsr_flow_sticks),
 		cmocka_unit_test(test_nat_both_ways),
+		cmocka_unit_test(test_nat_gateway_unresolved),
 		cmocka_unit_test(test_tunnel),
 		cmocka_unit_test(test_state_change_keeps_flows),
 		cmocka_unit_test(test_exceptions),

@@ -1,0 +1,801 @@
+/* fulcrumd: one node of Fulcrum — config, DPDK dataplane, ARP, signals, counters (control thread). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "controlplane/config.h"
+#include "controlplane/log.h"
+#include "controlplane/neigh.h"
+#include "dataplane/addr.h"
+#include "dataplane/dpdk_dp.h"
+#include "dataplane/fwd.h"
+#include "dataplane/pkt.h"
+
+/* The control loop's tick: drains the control ring and runs the ARP timers. */
+#define TICK_MS 5
+#define CONTROL_POLL_MAX 256
+#define NEIGH_CAPACITY 4096
+
+/* Counters of states already retired, so that SIGUSR1 shows totals since start. */
+struct carry_svc {
+	struct addr vip;
+	uint16_t port;
+	uint8_t proto;
+	struct fwd_counter c;
+};
+
+struct carry_be {
+	struct addr vip;
+	uint16_t port;
+	uint8_t proto;
+	uint32_t uid;
+	struct fwd_counter c;
+};
+
+struct app {
+	struct fulcrum_config cfg;
+	struct dpdk_dp *dp;
+	struct neigh_table *neigh;
+	struct event_base *base;
+	uint8_t port_mac[6];
+	uint64_t revision;
+	int need_rebuild;
+	int exit_code;
+	struct dpdk_link link;
+	int link_known;
+	uint64_t last_link_check;
+	uint64_t last_stats;
+	uint32_t stats_interval_s;
+	uint64_t arp_learned;
+	uint64_t control_other;
+	struct carry_svc *csvc;
+	size_t n_csvc;
+	struct carry_be *cbe;
+	size_t n_cbe;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fulcrumd -c FILE [--check] [--stats-interval SEC]\n"
+		"  -c, --config FILE       configuration file (libconfig)\n"
+		"      --check             validate FILE and exit (0 = valid); starts nothing\n"
+		"      --stats-interval S  also print the counters every S seconds\n"
+		"  -h, --help              this text\n"
+		"signals: SIGINT/SIGTERM stop, SIGHUP reloads FILE, SIGUSR1 prints counters\n");
+}
+
+/* Settings the pure config validator cannot judge because they depend on the runtime. */
+static int check_runtime_limits(const struct fulcrum_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->dp.workers > 1) {
+		for (uint32_t i = 0; i < cfg->n_services; i++) {
+			if (cfg->services[i].mode != FWD_MODE_NAT)
+				continue;
+			/*
+			 * RSS hashes a nat reply (backend -> SNAT address) independently of
+			 * its request, so it can land on a worker without the flow. Until
+			 * replies are steered by SNAT port slice, nat needs one worker.
+			 */
+			snprintf(err, errlen,
+				 "%.512s: dataplane.workers: nat service \"%s\" needs workers = 1 (reply "
+				 "steering to the owning worker is not implemented)",
+				 cfg->path, cfg->services[i].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- EAL arguments ---- */
+
+struct eal_argv {
+	int argc;
+	char *argv[64 + CFG_MAX_EAL_ARGS];
+	char buf[16][CFG_DEVARGS_MAX + 16];
+	int nbuf;
+};
+
+static void eal_push(struct eal_argv *a, const char *s)
+{
+	if (a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
+		a->argv[a->argc++] = (char *)s;
+	a->argv[a->argc] = NULL;
+}
+
+/* Push prefix + value as one argument (e.g. "--vdev=" + devargs). */
+static void eal_pushf(struct eal_argv *a, const char *prefix, const char *value)
+{
+	if (a->nbuf >= 16)
+		return;
+	char *b = a->buf[a->nbuf++];
+	snprintf(b, sizeof(a->buf[0]), "%s%s", prefix, value);
+	eal_push(a, b);
+}
+
+static int is_vdev(const char *devargs)
+{
+	/* Virtual PMDs are named net_<driver><n> (net_af_packet0, net_pcap0, net_ring0 ...). */
+	return strncmp(devargs, "net_", 4) == 0 || strncmp(devargs, "eth_", 4) == 0;
+}
+
+static void build_eal_args(const struct fulcrum_config *cfg, struct eal_argv *a)
+{
+	const struct cfg_dataplane *d = &cfg->dp;
+	int user_pci = 0;
+
+	memset(a, 0, sizeof(*a));
+	eal_push(a, "fulcrumd");
+	char num[16];
+	if (d->lcores[0] != '\0') {
+		eal_pushf(a, "--lcores=", d->lcores);
+	} else {
+		snprintf(num, sizeof(num), "%u", d->workers);
+		eal_pushf(a, "-l0-", num);
+	}
+	if (d->memory_mb != 0) {
+		snprintf(num, sizeof(num), "%u", d->memory_mb);
+		eal_pushf(a, "-m", num);
+	}
+	if (d->no_huge)
+		eal_push(a, "--no-huge");
+	/*
+	 * EAL refuses --in-memory with --no-huge (it implies legacy memory).
+	 * Without hugepages the only shared files left are the runtime config
+	 * files, and --no-shconf drops those: the same effect, accepted.
+	 */
+	if (d->in_memory)
+		eal_push(a, d->no_huge ? "--no-shconf" : "--in-memory");
+	if (d->file_prefix[0] != '\0')
+		eal_pushf(a, "--file-prefix=", d->file_prefix);
+	for (unsigned i = 0; i < d->n_eal_args; i++) {
+		const char *s = d->eal_args[i];
+		if (strncmp(s, "-a", 2) == 0 || strncmp(s, "--allow", 7) == 0 ||
+		    strncmp(s, "-b", 2) == 0 || strncmp(s, "--block", 7) == 0 ||
+		    strcmp(s, "--no-pci") == 0)
+			user_pci = 1;
+	}
+	if (is_vdev(d->port_devargs)) {
+		eal_pushf(a, "--vdev=", d->port_devargs);
+		/* A virtual port only: do not probe (or grab) the machine's PCI devices. */
+		if (!user_pci)
+			eal_push(a, "--no-pci");
+	} else if (!user_pci) {
+		eal_pushf(a, "-a", d->port_devargs);
+	}
+	for (unsigned i = 0; i < d->n_eal_args; i++)
+		eal_push(a, d->eal_args[i]);
+}
+
+static void build_params(const struct fulcrum_config *cfg, struct dpdk_params *p)
+{
+	const struct cfg_dataplane *d = &cfg->dp;
+
+	memset(p, 0, sizeof(*p));
+	p->port_devargs = d->port_devargs;
+	p->rx_desc = d->rx_desc;
+	p->tx_desc = d->tx_desc;
+	p->mtu = d->mtu;
+	p->workers = d->workers;
+	p->mbufs = d->mbufs;
+	p->mbuf_cache = d->mbuf_cache;
+	p->burst = d->burst;
+	p->tx_flush_us = d->tx_flush_us;
+	p->idle = d->idle == CFG_IDLE_ADAPTIVE ? DPDK_IDLE_ADAPTIVE : DPDK_IDLE_BUSY;
+	p->idle_polls = d->idle_polls;
+	p->idle_sleep_us = d->idle_sleep_us;
+	p->flow_capacity = d->flow_capacity;
+	p->timeouts = d->timeouts;
+	p->snat_v4 = cfg->node_v4;
+	p->snat_port_lo = d->snat_port_lo;
+	p->snat_port_hi = d->snat_port_hi;
+	p->control_ring = 1024;
+	/*
+	 * RFC 6056: unpredictable SNAT ports. Golden tests on net_pcap compare
+	 * output byte for byte, so there the order stays ascending (seed 0).
+	 */
+	p->snat_seed = 0;
+	if (strncmp(d->port_devargs, "net_pcap", 8) != 0 &&
+	    getrandom(&p->snat_seed, sizeof(p->snat_seed), 0) != (ssize_t)sizeof(p->snat_seed))
+		p->snat_seed = mono_ns() ^ (uint64_t)getpid() << 32;
+}
+
+/* ---- Neighbours ---- */
+
+static int neigh_cb(void *ctx, const struct addr *a, uint8_t mac[6])
+{
+	struct app *app = ctx;
+	return neigh_lookup(app->neigh, a, mac);
+}
+
+/* Static entries and the wanted set (every v4 backend and the gateway) from the config. */
+static int neigh_sync_config(struct app *app, uint64_t now)
+{
+	const struct fulcrum_config *cfg = &app->cfg;
+	struct addr *want;
+	uint32_t n = 0, cap = 1;
+	int rc;
+
+	neigh_set_timers(app->neigh, (uint64_t)cfg->dp.arp_timeout_s * 1000000000ull,
+			 (uint64_t)cfg->dp.arp_retry_ms * 1000000ull);
+	neigh_clear_static(app->neigh);
+	for (uint32_t i = 0; i < cfg->n_neighbours; i++) {
+		rc = neigh_add_static(app->neigh, &cfg->neighbours[i].addr, cfg->neighbours[i].mac);
+		if (rc != 0) {
+			char b[ADDR_STRLEN];
+			log_warn("static neighbour %s: %s",
+				 addr_format(&cfg->neighbours[i].addr, b, sizeof(b)), strerror(-rc));
+		}
+	}
+	for (uint32_t i = 0; i < cfg->n_services; i++)
+		cap += cfg->services[i].n_backends;
+	want = calloc(cap, sizeof(*want));
+	if (want == NULL)
+		return -ENOMEM;
+	/* Only IPv4 is resolved on the wire (ARP); IPv6 next hops need static entries for now. */
+	if (cfg->gateway.family == ADDR_V4)
+		want[n++] = cfg->gateway;
+	for (uint32_t i = 0; i < cfg->n_services; i++)
+		for (uint32_t j = 0; j < cfg->services[i].n_backends; j++)
+			if (cfg->services[i].backends[j].addr.family == ADDR_V4)
+				want[n++] = cfg->services[i].backends[j].addr;
+	rc = neigh_set_wanted(app->neigh, want, n, now);
+	free(want);
+	if (rc != 0)
+		log_warn("neighbour table: %s (capacity %d)", strerror(-rc), NEIGH_CAPACITY);
+	return 0;
+}
+
+static void send_arp_request(void *ctx, const struct addr *a)
+{
+	struct app *app = ctx;
+	uint8_t frame[NEIGH_ARP_FRAME_LEN];
+	char b[ADDR_STRLEN];
+
+	if (neigh_arp_request(frame, sizeof(frame), app->port_mac, &app->cfg.node_v4, a) < 0)
+		return;
+	int rc = dpdk_control_send(app->dp, frame, NEIGH_ARP_FRAME_LEN);
+	log_debug("ARP who-has %s: %s", addr_format(a, b, sizeof(b)), rc == 0 ? "sent" : strerror(-rc));
+}
+
+/* A packet fwd handed to the control thread (FWD_CONTROL). */
+static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
+{
+	struct app *app = ctx;
+	struct pkt_info pi;
+
+	if (pkt_parse(frame, len, &pi) != 0 || pi.l3 != PKT_L3_ARP) {
+		app->control_other++; /* IPv6 ND and the rest: not handled yet */
+		return;
+	}
+	/* RFC 826 merge: add the sender only if the packet was meant for us. */
+	int for_us = pi.arp_op == PKT_ARP_REPLY && addr_eq(&pi.dst, &app->cfg.node_v4);
+	int rc = neigh_learn(app->neigh, &pi.src, pi.arp_sha, mono_ns(), for_us);
+	if (rc == 1) {
+		char b[ADDR_STRLEN];
+		app->arp_learned++;
+		log_info("neighbour %s is at %02x:%02x:%02x:%02x:%02x:%02x",
+			 addr_format(&pi.src, b, sizeof(b)), pi.arp_sha[0], pi.arp_sha[1],
+			 pi.arp_sha[2], pi.arp_sha[3], pi.arp_sha[4], pi.arp_sha[5]);
+		app->need_rebuild = 1;
+	}
+}
+
+/* ---- State ---- */
+
+static int key_eq(const struct addr *va, uint16_t pa, uint8_t ra, const struct addr *vb,
+		  uint16_t pb, uint8_t rb)
+{
+	return addr_eq(va, vb) && pa == pb && ra == rb;
+}
+
+static void counter_add(struct fwd_counter *to, const struct fwd_counter *c)
+{
+	to->pkts += c->pkts;
+	to->bytes += c->bytes;
+	to->new_flows += c->new_flows;
+	to->reply_pkts += c->reply_pkts;
+	to->reply_bytes += c->reply_bytes;
+}
+
+static struct carry_svc *carry_svc_find(struct app *app, const struct fwd_service *s, int add)
+{
+	for (size_t i = 0; i < app->n_csvc; i++)
+		if (key_eq(&app->csvc[i].vip, app->csvc[i].port, app->csvc[i].proto, &s->vip, s->port,
+			   s->proto))
+			return &app->csvc[i];
+	if (!add)
+		return NULL;
+	struct carry_svc *n = realloc(app->csvc, (app->n_csvc + 1) * sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	app->csvc = n;
+	memset(&n[app->n_csvc], 0, sizeof(*n));
+	n[app->n_csvc].vip = s->vip;
+	n[app->n_csvc].port = s->port;
+	n[app->n_csvc].proto = s->proto;
+	return &n[app->n_csvc++];
+}
+
+static struct carry_be *carry_be_find(struct app *app, const struct fwd_service *s,
+				      const struct fwd_backend *b, int add)
+{
+	for (size_t i = 0; i < app->n_cbe; i++)
+		if (app->cbe[i].uid == b->uid &&
+		    key_eq(&app->cbe[i].vip, app->cbe[i].port, app->cbe[i].proto, &s->vip, s->port,
+			   s->proto))
+			return &app->cbe[i];
+	if (!add)
+		return NULL;
+	struct carry_be *n = realloc(app->cbe, (app->n_cbe + 1) * sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	app->cbe = n;
+	memset(&n[app->n_cbe], 0, sizeof(*n));
+	n[app->n_cbe].vip = s->vip;
+	n[app->n_cbe].port = s->port;
+	n[app->n_cbe].proto = s->proto;
+	n[app->n_cbe].uid = b->uid;
+	return &n[app->n_cbe++];
+}
+
+/* dpdk_publish's retire hook: the old state's counters are final; keep their totals. */
+static void retire_state(void *ctx, const struct fwd_state *old)
+{
+	struct app *app = ctx;
+
+	for (uint32_t i = 0; i < old->n_services; i++) {
+		const struct fwd_service *s = &old->services[i];
+		struct fwd_counter c;
+		struct carry_svc *cs = carry_svc_find(app, s, 1);
+		fwd_counter_sum(old, s->counter, &c);
+		if (cs != NULL)
+			counter_add(&cs->c, &c);
+		for (uint32_t j = 0; j < s->n_backends; j++) {
+			struct carry_be *cb = carry_be_find(app, s, &s->backends[j], 1);
+			fwd_counter_sum(old, s->backends[j].counter, &c);
+			if (cb != NULL)
+				counter_add(&cb->c, &c);
+		}
+	}
+}
+
+static uint8_t zero_mac[6];
+
+/* config -> spec -> state -> dpdk_publish: every change of forwarding state goes this way. */
+static int rebuild(struct app *app, const char *why)
+{
+	struct fwd_spec spec;
+	uint8_t gw_mac[6] = {0};
+	char err[512];
+	unsigned resolved = 0, total = 0;
+
+	if (app->cfg.gateway.family != ADDR_NONE)
+		neigh_lookup(app->neigh, &app->cfg.gateway, gw_mac);
+	int rc = config_to_spec(&app->cfg, app->revision + 1, app->port_mac, gw_mac, neigh_cb, app,
+				dpdk_workers(app->dp), &spec);
+	if (rc != 0) {
+		log_error("building the forwarding spec: %s", strerror(-rc));
+		return rc;
+	}
+	struct fwd_state *st = fwd_state_build(&spec, err, sizeof(err));
+	for (uint32_t i = 0; i < spec.n_services; i++)
+		for (uint32_t j = 0; j < spec.services[i].n_backends; j++) {
+			total++;
+			resolved += spec.services[i].backends[j].mac_ok != 0;
+		}
+	config_spec_free(&spec);
+	if (st == NULL) {
+		log_error("forwarding state rejected: %s", err);
+		return -EINVAL;
+	}
+	rc = dpdk_publish(app->dp, st, retire_state, app);
+	if (rc != 0) {
+		fwd_state_free(st);
+		log_error("publish: %s", strerror(-rc));
+		return rc;
+	}
+	app->revision++;
+	app->need_rebuild = 0;
+	log_info("published revision %" PRIu64 " (%s): %u services, %u/%u backends resolved, "
+		 "gateway %s",
+		 app->revision, why, app->cfg.n_services, resolved, total,
+		 app->cfg.gateway.family == ADDR_NONE ? "none"
+		 : memcmp(gw_mac, zero_mac, 6) != 0  ? "resolved"
+						     : "unresolved");
+	return 0;
+}
+
+/* ---- Counters (SIGUSR1) ---- */
+
+static const char *proto_name(uint8_t p)
+{
+	return p == 6 ? "tcp" : p == 17 ? "udp" : "?";
+}
+
+static const char *mode_name(uint8_t m)
+{
+	return m == FWD_MODE_NAT ? "nat" : m == FWD_MODE_DSR ? "dsr" : m == FWD_MODE_TUNNEL ? "tunnel" : "?";
+}
+
+static void print_neigh(void *ctx, const struct neigh_entry_info *e)
+{
+	uint64_t now = *(const uint64_t *)ctx;
+	char b[ADDR_STRLEN];
+	static const char *names[] = {"incomplete", "reachable", "static"};
+
+	fprintf(stderr, "  neighbour %-15s %02x:%02x:%02x:%02x:%02x:%02x %-10s%s age %" PRIu64
+			"s requests %u\n",
+		addr_format(&e->addr, b, sizeof(b)), e->mac[0], e->mac[1], e->mac[2], e->mac[3],
+		e->mac[4], e->mac[5], names[e->state % 3], e->wanted ? " wanted" : "",
+		(uint64_t)(e->state == NEIGH_REACHABLE ? (now - e->confirmed) / 1000000000u : 0),
+		e->requests);
+}
+
+static void print_stats(struct app *app)
+{
+	const struct fwd_state *st = dpdk_state(app->dp);
+	char b[ADDR_STRLEN], b2[ADDR_STRLEN];
+
+	fprintf(stderr, "== fulcrumd counters, revision %" PRIu64 " (totals since start)\n",
+		app->revision);
+	for (uint32_t i = 0; st != NULL && i < st->n_services; i++) {
+		const struct fwd_service *s = &st->services[i];
+		struct fwd_counter c;
+		fwd_counter_sum(st, s->counter, &c);
+		struct carry_svc *cs = carry_svc_find(app, s, 0);
+		if (cs != NULL)
+			counter_add(&c, &cs->c);
+		fprintf(stderr,
+			"service %s %s:%u/%s %s: pkts %" PRIu64 " bytes %" PRIu64 " new_flows %" PRIu64
+			" reply_pkts %" PRIu64 " reply_bytes %" PRIu64 "\n",
+			i < app->cfg.n_services ? app->cfg.services[i].name : "?",
+			addr_format(&s->vip, b, sizeof(b)), s->port, proto_name(s->proto),
+			mode_name(s->mode), c.pkts, c.bytes, c.new_flows, c.reply_pkts, c.reply_bytes);
+		for (uint32_t j = 0; j < s->n_backends; j++) {
+			const struct fwd_backend *be = &s->backends[j];
+			fwd_counter_sum(st, be->counter, &c);
+			struct carry_be *cb = carry_be_find(app, s, be, 0);
+			if (cb != NULL)
+				counter_add(&c, &cb->c);
+			fprintf(stderr,
+				"  backend %s:%u weight %u %s: pkts %" PRIu64 " bytes %" PRIu64
+				" new_flows %" PRIu64 " reply_pkts %" PRIu64 "\n",
+				addr_format(&be->addr, b2, sizeof(b2)), be->port, be->weight,
+				be->mac_ok ? "resolved" : "UNRESOLVED", c.pkts, c.bytes, c.new_flows,
+				c.reply_pkts);
+		}
+	}
+	for (unsigned w = 0; w < dpdk_workers(app->dp); w++) {
+		struct dpdk_worker_stats ws;
+		if (dpdk_worker_stats(app->dp, w, &ws) != 0)
+			continue;
+		fprintf(stderr,
+			"worker %u: rx %" PRIu64 " tx %" PRIu64 " replies %" PRIu64 " to_control %" PRIu64
+			" control_full %" PRIu64 " tx_unsent %" PRIu64 " multiseg %" PRIu64
+			" flows %" PRIu64 " expired %" PRIu64 " sleeps %" PRIu64 "\n",
+			w, ws.rx, ws.tx, ws.replies, ws.to_control, ws.control_full, ws.tx_unsent,
+			ws.multiseg, ws.flows, ws.expired, ws.sleeps);
+		fprintf(stderr, "  drops:");
+		int any = 0;
+		for (unsigned r = 0; r < FWD_DROP__COUNT; r++)
+			if (ws.drops[r] != 0) {
+				fprintf(stderr, " %s=%" PRIu64, fwd_drop_str(r), ws.drops[r]);
+				any = 1;
+			}
+		fprintf(stderr, "%s\n", any ? "" : " none");
+	}
+	struct dpdk_port_stats ps;
+	if (dpdk_port_stats(app->dp, &ps) == 0)
+		fprintf(stderr,
+			"port: ipackets %" PRIu64 " opackets %" PRIu64 " ibytes %" PRIu64
+			" obytes %" PRIu64 " imissed %" PRIu64 " ierrors %" PRIu64 " oerrors %" PRIu64
+			" rx_nombuf %" PRIu64 " control_sent %" PRIu64 " control_dropped %" PRIu64 "\n",
+			ps.ipackets, ps.opackets, ps.ibytes, ps.obytes, ps.imissed, ps.ierrors,
+			ps.oerrors, ps.rx_nombuf, ps.control_sent, ps.control_dropped);
+	fprintf(stderr, "control: arp_learned %" PRIu64 " other %" PRIu64 " neighbours %u\n",
+		app->arp_learned, app->control_other, neigh_count(app->neigh));
+	uint64_t now = mono_ns();
+	neigh_foreach(app->neigh, print_neigh, &now);
+}
+
+/* ---- Reload (SIGHUP) ---- */
+
+/* What only a restart can change: the port, the EAL, the workers and their tables. */
+static const char *restart_only_change(const struct fulcrum_config *a, const struct fulcrum_config *b)
+{
+	const struct cfg_dataplane *x = &a->dp, *y = &b->dp;
+
+	if (!addr_eq(&a->node_v4, &b->node_v4) || !addr_eq(&a->node_v6, &b->node_v6))
+		return "node address";
+	if (strcmp(x->port_devargs, y->port_devargs) != 0 || strcmp(x->lcores, y->lcores) != 0 ||
+	    x->workers != y->workers || x->rx_desc != y->rx_desc || x->tx_desc != y->tx_desc ||
+	    x->mbufs != y->mbufs || x->burst != y->burst || x->flow_capacity != y->flow_capacity ||
+	    x->snat_port_lo != y->snat_port_lo || x->snat_port_hi != y->snat_port_hi ||
+	    x->memory_mb != y->memory_mb || x->idle != y->idle || x->idle_polls != y->idle_polls ||
+	    x->idle_sleep_us != y->idle_sleep_us || x->tx_flush_us != y->tx_flush_us ||
+	    memcmp(&x->timeouts, &y->timeouts, sizeof(x->timeouts)) != 0)
+		return "dataplane settings";
+	return NULL;
+}
+
+static void reload(struct app *app)
+{
+	struct fulcrum_config next;
+	char err[1024];
+
+	log_info("SIGHUP: reloading %s", app->cfg.path);
+	if (config_load(app->cfg.path, &next, err, sizeof(err)) != 0) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (check_runtime_limits(&next, err, sizeof(err)) != 0) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(&next);
+		return;
+	}
+	const char *what = restart_only_change(&app->cfg, &next);
+	if (what != NULL) {
+		log_error("reload refused: %s changed, which needs a restart; keeping the running "
+			  "configuration", what);
+		config_free(&next);
+		return;
+	}
+	struct fulcrum_config old = app->cfg;
+	app->cfg = next;
+	log_set_level((int)app->cfg.log_level);
+	neigh_sync_config(app, mono_ns());
+	if (rebuild(app, "reload") != 0) {
+		/* The new services did not build: go back to the old ones. */
+		app->cfg = old;
+		neigh_sync_config(app, mono_ns());
+		config_free(&next);
+		log_error("reload failed, keeping the running configuration");
+		return;
+	}
+	config_free(&old);
+}
+
+/* ---- Event loop callbacks ---- */
+
+static void on_signal(evutil_socket_t fd, short what, void *ctx)
+{
+	struct app *app = ctx;
+	struct signalfd_siginfo si;
+
+	(void)what;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGINT:
+		case SIGTERM:
+			log_info("%s: stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			event_base_loopbreak(app->base);
+			return;
+		case SIGHUP:
+			reload(app);
+			break;
+		case SIGUSR1:
+			print_stats(app);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	struct app *app = ctx;
+	(void)fd;
+	(void)what;
+
+	dpdk_control_poll(app->dp, CONTROL_POLL_MAX, control_packet, app);
+	uint64_t now = mono_ns();
+	int lost = neigh_tick(app->neigh, now, send_arp_request, app);
+	if (lost > 0) {
+		log_warn("%d neighbour(s) stopped answering ARP; their packets are dropped until "
+			 "they answer",
+			 lost);
+		app->need_rebuild = 1;
+	}
+	if (app->need_rebuild)
+		rebuild(app, "neighbours changed");
+
+	if (now - app->last_link_check >= 1000000000ull) {
+		struct dpdk_link l;
+		app->last_link_check = now;
+		if (dpdk_link_get(app->dp, &l) == 0 &&
+		    (!app->link_known || l.up != app->link.up || l.speed_mbps != app->link.speed_mbps)) {
+			if (l.up)
+				log_info("link up, %u Mbps %s", l.speed_mbps,
+					 l.full_duplex ? "full duplex" : "half duplex");
+			else
+				log_warn("link down");
+			app->link = l;
+			app->link_known = 1;
+		}
+	}
+	if (app->stats_interval_s != 0 &&
+	    now - app->last_stats >= (uint64_t)app->stats_interval_s * 1000000000ull) {
+		app->last_stats = now;
+		print_stats(app);
+	}
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"stats-interval", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int check_only = 0, c;
+	static struct app app; /* large; zeroed */
+	char err[1024];
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check_only = 1;
+			break;
+		case 's': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end != '\0' || v > 86400) {
+				fprintf(stderr, "fulcrumd: --stats-interval: 0..86400 seconds\n");
+				return 2;
+			}
+			app.stats_interval_s = (uint32_t)v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	/* 1. The whole configuration, before anything is touched. */
+	if (config_load(path, &app.cfg, err, sizeof(err)) != 0 ||
+	    check_runtime_limits(&app.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fulcrumd: %s\n", err);
+		config_free(&app.cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok (%u services)\n", path, app.cfg.n_services);
+		config_free(&app.cfg);
+		return 0;
+	}
+	log_set_level((int)app.cfg.log_level);
+
+	/*
+	 * 2. Signals: blocked in every thread (EAL's threads inherit this mask)
+	 * and read from a signalfd by the control loop, so no work happens in a
+	 * signal handler.
+	 */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "fulcrumd: signalfd: %s\n", strerror(errno));
+		config_free(&app.cfg);
+		return 1;
+	}
+
+	/* 3. EAL and the port. */
+	struct eal_argv ea;
+	build_eal_args(&app.cfg, &ea);
+	if (log_threshold >= LOG_LVL_DEBUG)
+		for (int i = 0; i < ea.argc; i++)
+			log_debug("EAL argv[%d] = %s", i, ea.argv[i]);
+	int rc = dpdk_eal_init(ea.argc, ea.argv, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		close(sfd);
+		config_free(&app.cfg);
+		return 1;
+	}
+	app.exit_code = 1;
+	struct dpdk_params params;
+	build_params(&app.cfg, &params);
+	rc = dpdk_open(&params, &app.dp, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		goto out_eal;
+	}
+	dpdk_port_mac(app.dp, app.port_mac);
+	log_info("port %s up as %02x:%02x:%02x:%02x:%02x:%02x, %u worker(s), idle %s",
+		 app.cfg.dp.port_devargs, app.port_mac[0], app.port_mac[1], app.port_mac[2],
+		 app.port_mac[3], app.port_mac[4], app.port_mac[5], dpdk_workers(app.dp),
+		 params.idle == DPDK_IDLE_ADAPTIVE ? "adaptive" : "busy");
+
+	/* 4. Neighbours and the first state, then the workers. */
+	app.neigh = neigh_create(NEIGH_CAPACITY,
+				 (uint64_t)(app.cfg.dp.arp_timeout_s ? app.cfg.dp.arp_timeout_s : 60) *
+					 1000000000ull,
+				 (uint64_t)(app.cfg.dp.arp_retry_ms ? app.cfg.dp.arp_retry_ms : 1000) *
+					 1000000ull);
+	if (app.neigh == NULL || neigh_sync_config(&app, mono_ns()) != 0) {
+		log_error("out of memory for the neighbour table");
+		goto out_dp;
+	}
+	if (rebuild(&app, "start") != 0)
+		goto out_dp;
+	if (dpdk_start(app.dp) != 0) {
+		log_error("cannot launch the workers");
+		goto out_dp;
+	}
+
+	/* 5. The control loop. */
+	app.base = event_base_new();
+	struct event *ev_sig = app.base ? event_new(app.base, sfd, EV_READ | EV_PERSIST, on_signal, &app) : NULL;
+	struct event *ev_tick = app.base ? event_new(app.base, -1, EV_PERSIST, on_tick, &app) : NULL;
+	struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+	if (ev_sig == NULL || ev_tick == NULL || event_add(ev_sig, NULL) != 0 ||
+	    event_add(ev_tick, &tick) != 0) {
+		log_error("event loop setup failed");
+	} else {
+		log_info("fulcrumd running (pid %d): %u services; SIGHUP reloads, SIGUSR1 prints "
+			 "counters",
+			 (int)getpid(), app.cfg.n_services);
+		if (event_base_dispatch(app.base) == 0 || event_base_got_break(app.base))
+			app.exit_code = 0;
+	}
+	if (ev_tick != NULL)
+		event_free(ev_tick);
+	if (ev_sig != NULL)
+		event_free(ev_sig);
+	if (app.base != NULL)
+		event_base_free(app.base);
+
+out_dp:
+	/* 6. Clean stop: workers joined, port stopped and closed, memory freed. */
+	dpdk_close(app.dp);
+	neigh_destroy(app.neigh);
+out_eal:
+	dpdk_eal_cleanup();
+	close(sfd);
+	config_free(&app.cfg);
+	free(app.csvc);
+	free(app.cbe);
+	log_info("stopped (exit %d)", app.exit_code);
+	return app.exit_code;
+}
