@@ -56,7 +56,7 @@ BENCH_SRCS := $(wildcard tools/bench/bench_*.c)
 BENCH_NAMES := $(patsubst tools/bench/%.c,%,$(BENCH_SRCS))
 VARIANTS := plain asan release
 
-.PHONY: all deps test run bench fuzz sim clean format check-format
+.PHONY: all deps test run demo bench fuzz sim clean format check-format
 all: $(BUILD)/plain/.built
 
 define VARIANT_RULES
@@ -136,6 +136,10 @@ test: deps
 run: deps
 	$(MAKE) $(BUILD)/plain/.built
 	@tools/run.sh
+
+# The forwarding-core demonstration (Maglev spread and disruption, no packets).
+demo: $(BUILD)/plain/bin/fulcrum_demo
+	$(BUILD)/plain/bin/fulcrum_demo
 
 bench: deps
 	$(MAKE) $(release_BENCHES)

@@ -1,5 +1,5 @@
 /*
- * fulcrum_demo: what `make run` shows until the DPDK appliance lands.
+ * fulcrum_demo: `make demo`, the forwarding core without DPDK or packets.
  *
  * It is NOT the appliance: no packet leaves this process. It builds the
  * Maglev tables a node would build for a sample service, hashes simulated
@@ -161,7 +161,7 @@ int main(void)
 	}
 	printf("\nIn the appliance, flows already in a worker's flow table keep their backend\n"
 	       "while it stays in the service (also when draining); only new flows follow\n"
-	       "the new table. The DPDK appliance (make run in a later release) forwards\n"
+	       "the new table. The appliance (fulcrumd, started by make run) forwards\n"
 	       "real traffic with exactly this table.\n");
 	rc = 0;
 out:
