@@ -45,7 +45,8 @@ struct flow_bucket {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
-_Static_assert(sizeof(struct flow_key) == 48, "flow_key has no implicit padding (key_eq: 3 x 16 bytes)");
+_Static_assert(sizeof(struct flow_key) == 48,
+	       "flow_key has no implicit padding (key_eq: 3 x 16 bytes)");
 _Static_assert(offsetof(struct flow_key, sport) == 40, "flow_hash loads sport..pad as one word");
 _Static_assert(sizeof(struct flow_entry) == 128, "flow_entry is two cache lines");
 _Static_assert(offsetof(struct flow_entry, state_gen) == 64, "line 0 holds the per-hit fields");
@@ -207,8 +208,9 @@ static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 				  _mm_loadu_si128((const __m128i *)(const void *)y));
 
 	for (size_t i = 16; i < sizeof(*a); i += 16)
-		d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + i)),
-						  _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
+		d = _mm_or_si128(
+		    d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + i)),
+				     _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff;
 #else
 	uint64_t d = 0;
@@ -959,24 +961,31 @@ static const uint8_t tcp_next[5][EV_N] = {
 			 FLOW_TCP_CLOSED, FLOW_TCP_CLOSED},
 };
 
-static enum tcp_event tcp_classify(uint8_t f, int dir)
-{
-	int syn = f & FLOW_TCPF_SYN, ack = f & FLOW_TCPF_ACK;
+/*
+ * The event of a segment from its FIN, SYN, RST, ACK bits and direction:
+ * i = FIN | SYN << 1 | RST << 2 | ACK << 3 | (direction is REV) << 4. The rule
+ * is written once (TCP_EV) and expanded into a 32-entry table, so classifying
+ * costs one load instead of a chain of branches.
+ */
+#define TCP_EV(i)                                                                                  \
+	(((i)&2) && ((i)&5) ? EV_NONE /* SYN with FIN or RST */                                    \
+	 : ((i)&4)	    ? EV_RST                                                               \
+	 : ((i)&2)                                                                                 \
+	     ? (((i)&16) ? (((i)&8) ? EV_SYNACK_REV : EV_NONE) : (((i)&8) ? EV_NONE : EV_SYN))     \
+	 : ((i)&1)	 ? EV_FIN                                                                  \
+	 : ((i)&24) == 8 ? EV_ACK_FWD                                                              \
+			 : EV_NONE)
+#define TCP_EV4(i)  TCP_EV(i), TCP_EV((i) + 1), TCP_EV((i) + 2), TCP_EV((i) + 3)
+#define TCP_EV16(i) TCP_EV4(i), TCP_EV4((i) + 4), TCP_EV4((i) + 8), TCP_EV4((i) + 12)
 
-	if (syn && (f & (FLOW_TCPF_FIN | FLOW_TCPF_RST)))
-		return EV_NONE;
-	if (f & FLOW_TCPF_RST)
-		return EV_RST;
-	if (syn) {
-		if (dir == FLOW_DIR_FWD)
-			return ack ? EV_NONE : EV_SYN;
-		return ack ? EV_SYNACK_REV : EV_NONE;
-	}
-	if (f & FLOW_TCPF_FIN)
-		return EV_FIN;
-	if (ack && dir == FLOW_DIR_FWD)
-		return EV_ACK_FWD;
-	return EV_NONE;
+static const uint8_t tcp_ev[32] = {TCP_EV16(0), TCP_EV16(16)};
+
+static inline enum tcp_event tcp_classify(uint8_t f, int dir)
+{
+	unsigned i = (f & (FLOW_TCPF_FIN | FLOW_TCPF_SYN | FLOW_TCPF_RST)) |
+		     (f & FLOW_TCPF_ACK) >> 1 | (dir != FLOW_DIR_FWD) << 4;
+
+	return (enum tcp_event)tcp_ev[i];
 }
 
 void flow_track_tcp_slow(struct flow_entry *e, uint8_t tcp_flags, int dir, uint64_t now)
@@ -1037,7 +1046,8 @@ int flow_check(const struct flow_table *t)
 
 			/* The vector signature compare agrees with the scalar one. */
 			if (sig_mask(b, b->sig[i]) != sig_mask_portable(b, b->sig[i]) ||
-			    sig_mask(b, b->sig[i] ^ 0x8000) != sig_mask_portable(b, b->sig[i] ^ 0x8000))
+			    sig_mask(b, b->sig[i] ^ 0x8000) !=
+				sig_mask_portable(b, b->sig[i] ^ 0x8000))
 				goto out;
 			if (b->sig[i] == 0)
 				continue;

@@ -307,8 +307,8 @@ static inline void flow_track_tcp(struct flow_entry *e, uint8_t tcp_flags, int d
 	const uint8_t done = FLOW_F_SEEN | FLOW_F_MULTI | FLOW_F_WAS_EST;
 
 	if (__builtin_expect(e->tcp_state == FLOW_TCP_ESTABLISHED &&
-				     !(tcp_flags & (FLOW_TCPF_FIN | FLOW_TCPF_SYN | FLOW_TCPF_RST)) &&
-				     (e->flags & done) == done,
+				 !(tcp_flags & (FLOW_TCPF_FIN | FLOW_TCPF_SYN | FLOW_TCPF_RST)) &&
+				 (e->flags & done) == done,
 			     1)) {
 		if (now > e->last_seen)
 			e->last_seen = now;

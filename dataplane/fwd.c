@@ -939,10 +939,14 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	if (n > FWD_BURST_MAX)
 		n = FWD_BURST_MAX;
 	w->rx_pkts += n;
-	/* Stage 1: parse and classify every packet of the burst. */
+	/*
+	 * Stage 1: parse and classify every packet of the burst; start loading
+	 * each flow bucket at once, so its miss overlaps the parsing of the next.
+	 */
 	for (unsigned i = 0; i < n; i++) {
 		fwd_classify(st, &bufs[i], &p[i]);
 		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE) {
+			flow_prefetch(w->flows, p[i].hash);
 			keys[m] = &p[i].key;
 			hashes[m] = p[i].hash;
 			map[m++] = (uint8_t)i;

@@ -41,6 +41,12 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fulcrum-lab"
     sys_version = ""
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes; without NODELAY, Nagle
+        # holds the body until the client's delayed ACK (40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self):
         name = self.server.backend_name
         if self.path == "/id" or self.path.startswith("/id?"):

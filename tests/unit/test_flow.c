@@ -18,7 +18,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-
 static void set_v4(struct addr *a, uint32_t v)
 {
 	const uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
@@ -1352,7 +1351,8 @@ static void model_run(uint32_t nkeys, uint32_t cap, uint32_t ops, uint32_t jump,
 			e = model_lookup(m, t, &k, (int32_t)id, FLOW_DIR_FWD);
 			if (e == NULL)
 				continue;
-			uint32_t slot = pclass(proto_of(id)) * NREV + (uint32_t)tu_below(&seed, NREV);
+			uint32_t slot =
+			    pclass(proto_of(id)) * NREV + (uint32_t)tu_below(&seed, NREV);
 			struct flow_key rk = model_rev_key(slot);
 			int32_t owner = m->rev_owner[slot];
 			int expect, rc;
@@ -1537,6 +1537,78 @@ static void test_track_fast_equals_slow(void **state)
 	assert_int_equal(fast, 4 * 32 * 2 * 3);
 }
 
+/*
+ * The documented machine (enum flow_tcp_state in flow.h), written out again
+ * here independently of flow.c's tables: next state and entry flags.
+ */
+static void ref_track(uint8_t *state, uint8_t *flags, uint8_t f, int dir)
+{
+	int syn = f & FLOW_TCPF_SYN, ack = f & FLOW_TCPF_ACK, fin = f & FLOW_TCPF_FIN,
+	    rst = f & FLOW_TCPF_RST, fwd = dir == FLOW_DIR_FWD;
+	uint8_t st = *state > FLOW_TCP_CLOSED ? FLOW_TCP_CLOSED : *state, next = st;
+
+	if (syn && (fin || rst)) {
+		next = st;
+	} else if (rst) {
+		next = FLOW_TCP_CLOSED;
+	} else if (syn && !ack && fwd) {
+		if (st != FLOW_TCP_ESTABLISHED)
+			next = FLOW_TCP_SYN_SENT;
+	} else if (syn && ack && !fwd) {
+		*flags |= FLOW_F_SYNACK;
+	} else if (syn) {
+		next = st;
+	} else if (fin) {
+		if (st <= FLOW_TCP_ESTABLISHED)
+			next = FLOW_TCP_FIN_WAIT;
+	} else if (ack && fwd) {
+		if (st == FLOW_TCP_NONE || (st == FLOW_TCP_SYN_SENT &&
+					    (!(*flags & FLOW_F_REV) || (*flags & FLOW_F_SYNACK))))
+			next = FLOW_TCP_ESTABLISHED;
+	}
+	if (next == FLOW_TCP_SYN_SENT && st >= FLOW_TCP_FIN_WAIT)
+		*flags &= (uint8_t) ~(FLOW_F_WAS_EST | FLOW_F_SYNACK);
+	if (next == FLOW_TCP_ESTABLISHED)
+		*flags |= FLOW_F_WAS_EST;
+	*flags |= *flags & FLOW_F_SEEN ? FLOW_F_MULTI : FLOW_F_SEEN;
+	*state = next;
+}
+
+/* flow_track_tcp against the reference, for every state, flag byte, direction and entry flag set.
+ */
+static void test_track_reference(void **state)
+{
+	static const uint8_t bits[] = {FLOW_F_REV, FLOW_F_SEEN, FLOW_F_MULTI, FLOW_F_WAS_EST,
+				       FLOW_F_SYNACK};
+
+	(void)state;
+	for (unsigned st = 0; st < 8; st++) {
+		for (unsigned fm = 0; fm < 1u << 5; fm++) {
+			uint8_t flags = FLOW_F_LIVE;
+
+			for (unsigned b = 0; b < 5; b++)
+				flags |= fm >> b & 1 ? bits[b] : 0;
+			for (unsigned tf = 0; tf < 256; tf++) {
+				for (int dir = 0; dir < 2; dir++) {
+					struct flow_entry e;
+					uint8_t rs = (uint8_t)st, rf = flags;
+
+					memset(&e, 0, sizeof(e));
+					e.key.proto = IPPROTO_TCP;
+					e.tcp_state = (uint8_t)st;
+					e.flags = flags;
+					e.last_seen = 10;
+					flow_track_tcp(&e, (uint8_t)tf, dir, 20);
+					ref_track(&rs, &rf, (uint8_t)tf, dir);
+					assert_int_equal(e.tcp_state, rs);
+					assert_int_equal(e.flags, rf);
+					assert_int_equal(e.last_seen, 20);
+				}
+			}
+		}
+	}
+}
+
 /* The common case changes nothing but last_seen, and never moves it backwards. */
 static void test_track_fast_only_last_seen(void **state)
 {
@@ -1607,8 +1679,8 @@ static void test_hash_fields_and_spread(void **state)
 					k.sport = (uint16_t)i, k.dport = (uint16_t)(80 + (i >> 16));
 				else
 					k.src.b[v6 ? 15 : 3] = (uint8_t)i,
-					k.src.b[v6 ? 14 : 2] = (uint8_t)(i >> 8),
-					k.src.b[v6 ? 13 : 1] = (uint8_t)(i >> 16);
+							  k.src.b[v6 ? 14 : 2] = (uint8_t)(i >> 8),
+							  k.src.b[v6 ? 13 : 1] = (uint8_t)(i >> 16);
 				h[i] = flow_hash(&k);
 			}
 			/* 512 keys per bin: max/mean 1.25 is > 5 standard deviations. */
@@ -1633,16 +1705,26 @@ static void test_hash_fields_and_spread(void **state)
 		for (unsigned f = 0; f < 5; f++) {
 			m = k;
 			switch (f) {
-			case 0: m.src.b[(r >> 32) % len] ^= 0x10; break;
-			case 1: m.dst.b[(r >> 40) % len] ^= 0x01; break;
-			case 2: m.sport ^= 1; break;
-			case 3: m.dport ^= 0x8000; break;
-			case 4: m.proto = IPPROTO_TCP; break;
+			case 0:
+				m.src.b[(r >> 32) % len] ^= 0x10;
+				break;
+			case 1:
+				m.dst.b[(r >> 40) % len] ^= 0x01;
+				break;
+			case 2:
+				m.sport ^= 1;
+				break;
+			case 3:
+				m.dport ^= 0x8000;
+				break;
+			case 4:
+				m.proto = IPPROTO_TCP;
+				break;
 			}
 			assert_true(flow_hash(&m) != flow_hash(&k));
 		}
-		assert_true(flow_hash(&k) == flow_hash(&(struct flow_key){k.src, k.dst, k.sport,
-									     k.dport, k.proto, {0}}));
+		assert_true(flow_hash(&k) == flow_hash(&(struct flow_key){
+						 k.src, k.dst, k.sport, k.dport, k.proto, {0}}));
 	}
 	free(h);
 }
@@ -1729,8 +1811,8 @@ static void test_hit_writes_nothing(void **state)
 			int d = -1;
 
 			assert_ptr_equal(out[j], e[id[j]]);
-			assert_int_equal(dirs[j], id[j] % 3 == 0 && (j & 1) ? FLOW_DIR_REV
-									      : FLOW_DIR_FWD);
+			assert_int_equal(dirs[j],
+					 id[j] % 3 == 0 && (j & 1) ? FLOW_DIR_REV : FLOW_DIR_FWD);
 			assert_ptr_equal(look(t, &kb[j], 2000, &d), e[id[j]]);
 			assert_int_equal(d, dirs[j]);
 		}
@@ -1772,6 +1854,7 @@ int main(void)
 	    cmocka_unit_test(test_model_evict_established),
 	    cmocka_unit_test(test_track_fast_equals_slow),
 	    cmocka_unit_test(test_track_fast_only_last_seen),
+	    cmocka_unit_test(test_track_reference),
 	    cmocka_unit_test(test_hash_fields_and_spread),
 	    cmocka_unit_test(test_hash_odd_families),
 	    cmocka_unit_test(test_hit_writes_nothing),

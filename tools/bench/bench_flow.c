@@ -268,7 +268,8 @@ int main(int argc, char **argv)
 	printf("flow table: %u established flows (table exactly full), %u packets per run, "
 	       "median (best) of %d runs\n",
 	       n, NPKT, RUNS);
-	printf("per packet: flow_hash + lookup + flow_track_tcp(ACK) + state_gen check; packets uniform "
+	printf("per packet: flow_hash + lookup + flow_track_tcp(ACK) + state_gen check; packets "
+	       "uniform "
 	       "over all flows\n\n");
 	printf("%-18s %14s %14s %12s\n", "mode", "ns/pkt", "Mpps", "baseline*");
 	for (int m = ONE_BY_ONE; m <= PREFETCH_BURST_API; m++) {

@@ -45,7 +45,7 @@
 #define MAX_PROPOSERS 64
 #define WARM_S	      0.3 /* load before the measured window */
 #define WINDOW_S      2.5
-#define BASE_S	      1.0 /* baseline loop duration per run */
+#define BASE_S	      0.5 /* baseline loop duration, before each Raft run */
 #define TICK_S	      0.010
 #define MAX_LAT	      200000
 
@@ -117,6 +117,7 @@ struct cluster {
 	double *lat; /* ms, measured window */
 	size_t n_lat;
 	uint64_t commits;
+	uint64_t msgs; /* messages sent during the measured window */
 	uint64_t lost;
 	uint64_t seq;
 	int err;
@@ -223,7 +224,7 @@ static void handle_ready(struct cluster *c, int i)
 {
 	struct node *nd = &c->n[i];
 	struct raft_ready rd;
-	int rc;
+	int rc = 0;
 
 	while (!c->err && (rc = raft_ready(nd->r, &rd)) > 0) {
 		bool leader = rd.role == RAFT_LEADER;
@@ -246,9 +247,9 @@ static void handle_ready(struct cluster *c, int i)
 		/* The experiment: like etcd/raft's MustSync, a batch that only moves the commit
 		 * index promises nothing to anyone (the commit index is volatile state in the
 		 * Raft paper, Figure 2), so its record can ride on the next sync. */
-		if (!c->err &&
-		    (!c->lazy_commit || rd.n_entries ||
-		     (rd.hs_changed && (rd.hs.term != nd->synced.term || rd.hs.vote != nd->synced.vote)))) {
+		if (!c->err && (!c->lazy_commit || rd.n_entries ||
+				(rd.hs_changed && (rd.hs.term != nd->synced.term ||
+						   rd.hs.vote != nd->synced.vote)))) {
 			if ((rc = raft_storage_sync(nd->st)) != 0)
 				fail(c, rc, "sync", i);
 			else
@@ -260,6 +261,8 @@ static void handle_ready(struct cluster *c, int i)
 		}
 		for (size_t k = 0; k < rd.n_msgs; k++)
 			enqueue(c, &rd.msgs[k]);
+		if (c->measuring)
+			c->msgs += rd.n_msgs;
 		if (rd.role == RAFT_LEADER && rd.n_committed) {
 			double t = now_s();
 
@@ -356,7 +359,7 @@ static void round_trip(struct cluster *c, double *next_tick)
 
 struct run_result {
 	double commits_s, lat_med, lat_p99, fsync_per_commit, leader_fsync_per_commit;
-	double fsyncs_s;
+	double fsyncs_s, msgs_per_commit;
 	uint64_t lost;
 };
 
@@ -425,6 +428,7 @@ static int raft_run(const char *root, size_t proposers, bool lazy, uint64_t seed
 	out->fsync_per_commit = c.commits ? (double)f_all / (double)c.commits : 0;
 	out->leader_fsync_per_commit = c.commits ? (double)f_leader / (double)c.commits : 0;
 	out->fsyncs_s = (double)f_all / (t_end - t_start);
+	out->msgs_per_commit = c.commits ? (double)c.msgs / (double)c.commits : 0;
 	out->lost = c.lost;
 done:
 	cluster_close(&c);
@@ -483,19 +487,22 @@ struct tp_config {
 int main(int argc, char **argv)
 {
 	static const struct tp_config cfgs[] = {
-		{"raft,  1 proposer", 1, false},
-		{"raft, 64 proposers", 64, false},
-		{"raft,  1 proposer, lazy*", 1, true},
-		{"raft, 64 proposers, lazy*", 64, true},
+	    {"raft,  1 proposer", 1, false},
+	    {"raft, 64 proposers", 64, false},
+	    {"raft,  1 proposer, lazy*", 1, true},
+	    {"raft, 64 proposers, lazy*", 64, true},
 	};
 	enum { N_CFG = sizeof(cfgs) / sizeof(cfgs[0]) };
 	const char *base = argc > 1 ? argv[1] : "/tmp";
 	struct run_result res[N_CFG][RUNS];
-	double b_ops[RUNS], b_lat[RUNS], ops, blat;
+	/* each Raft run is paired with a baseline run just before it: the shared disk's
+	 * speed drifts by 10x within a minute on this machine */
+	double b_ops[N_CFG][RUNS], b_lat[N_CFG][RUNS], all_ops[N_CFG * RUNS], all_lat[N_CFG * RUNS];
 	char root[PATH_MAX];
 	int rc = 0;
 
-	if (snprintf(root, sizeof(root), "%s/fulcrum-bench-raft-XXXXXX", base) >= (int)sizeof(root) ||
+	if (snprintf(root, sizeof(root), "%s/fulcrum-bench-raft-XXXXXX", base) >=
+		(int)sizeof(root) ||
 	    !mkdtemp(root)) {
 		fprintf(stderr, "mkdtemp %s: %s\n", root, strerror(errno));
 		return 1;
@@ -503,22 +510,25 @@ int main(int argc, char **argv)
 	printf("Raft throughput: 3 nodes in one process and one thread, each with its own "
 	       "raft_storage under %s (one disk for all),\n"
 	       "one raft_storage_sync (one fdatasync) per ready batch, %d-byte entries, "
-	       "median of %d runs of %.1f s each (after %.1f s of warm-up);\n"
-	       "baseline: append %d bytes + fdatasync to one file on the same disk, %.0f s per "
-	       "run, interleaved with the Raft runs.\n\n",
-	       base, ENTRY_LEN, RUNS, WINDOW_S, WARM_S, ENTRY_LEN, BASE_S);
+	       "median of %d runs of %.1f s each (after %.1f s of warm-up).\n"
+	       "Baseline: append %d bytes + fdatasync to one file on the same disk for %.1f s "
+	       "just before each Raft run; ratios are per pair, median of the %d pairs.\n\n",
+	       base, ENTRY_LEN, RUNS, WINDOW_S, WARM_S, ENTRY_LEN, BASE_S, RUNS);
 	fflush(stdout);
 	for (int r = 0; r < RUNS && rc == 0; r++) {
-		rc = baseline_run(root, &b_ops[r], &b_lat[r]);
-		if (rc != 0) {
-			fprintf(stderr, "baseline: %s\n", strerror(-rc));
-			break;
-		}
 		for (int k = 0; k < N_CFG && rc == 0; k++) {
 			char dir[PATH_MAX];
 
+			rc = baseline_run(root, &b_ops[k][r], &b_lat[k][r]);
+			if (rc != 0) {
+				fprintf(stderr, "baseline: %s\n", strerror(-rc));
+				break;
+			}
+			all_ops[r * N_CFG + k] = b_ops[k][r];
+			all_lat[r * N_CFG + k] = b_lat[k][r];
 			errno = ENAMETOOLONG;
-			if (snprintf(dir, sizeof(dir), "%s/run%d-%d", root, r, k) >= (int)sizeof(dir) ||
+			if (snprintf(dir, sizeof(dir), "%s/run%d-%d", root, r, k) >=
+				(int)sizeof(dir) ||
 			    mkdir(dir, 0700) != 0) {
 				rc = -errno;
 				fprintf(stderr, "%s: %s\n", dir, strerror(errno));
@@ -532,14 +542,14 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return 1;
 
-	ops = median5(b_ops);
-	blat = median5(b_lat);
-	printf("%-27s %9s %8s %8s %14s %9s %9s\n", "", "commits/s", "lat med", "lat p99",
-	       "fsyncs/commit", "(leader)", "fsyncs/s");
-	printf("%-27s %9s %8s %8s %14s %9s %9s\n", "", "", "ms", "ms", "all nodes", "",
-	       "all nodes");
+	printf("%-26s %9s %7s %7s %7s %7s %7s | %9s %7s %7s\n", "", "commits/s", "lat med",
+	       "lat p99", "fsyncs/", "leader", "msgs/", "baseline", "commits", "lat /");
+	printf("%-26s %9s %7s %7s %7s %7s %7s | %9s %7s %7s\n", "", "", "ms", "ms", "commit",
+	       "fsyncs/", "commit", "fsyncs/s", "/ base", "fsync");
+	printf("%-26s %9s %7s %7s %7s %7s %7s | %9s %7s %7s\n", "", "", "", "", "(all)", "commit",
+	       "", "(paired)", "ratio", "ratio");
 	for (int k = 0; k < N_CFG; k++) {
-		double v[6][RUNS];
+		double v[10][RUNS];
 		uint64_t lost = 0;
 
 		for (int r = 0; r < RUNS; r++) {
@@ -548,47 +558,34 @@ int main(int argc, char **argv)
 			v[2][r] = res[k][r].lat_p99;
 			v[3][r] = res[k][r].fsync_per_commit;
 			v[4][r] = res[k][r].leader_fsync_per_commit;
-			v[5][r] = res[k][r].fsyncs_s;
+			v[5][r] = res[k][r].msgs_per_commit;
+			v[6][r] = b_ops[k][r];
+			v[7][r] = res[k][r].commits_s / b_ops[k][r];
+			v[8][r] = res[k][r].lat_med / b_lat[k][r];
 			lost += res[k][r].lost;
 		}
-		printf("%-27s %9.0f %8.2f %8.2f %14.3f %9.3f %9.0f\n", cfgs[k].name, median5(v[0]),
-		       median5(v[1]), median5(v[2]), median5(v[3]), median5(v[4]), median5(v[5]));
+		printf("%-26s %9.0f %7.2f %7.2f %7.3f %7.3f %7.2f | %9.0f %7.3f %7.2f\n",
+		       cfgs[k].name, median5(v[0]), median5(v[1]), median5(v[2]), median5(v[3]),
+		       median5(v[4]), median5(v[5]), median5(v[6]), median5(v[7]), median5(v[8]));
 		if (lost)
 			printf("  (%llu writes lost to leader changes during the runs)\n",
 			       (unsigned long long)lost);
 	}
-	printf("%-27s %9.0f %8.2f %8s %14s %9s %9.0f\n", "baseline write+fdatasync", ops, blat, "",
-	       "1", "", ops);
+	printf("%-26s %9.0f %7.2f   (median of all %d baseline runs; %.2f-%.2f ms per "
+	       "fdatasync)\n",
+	       "baseline write+fdatasync", pct(all_ops, N_CFG * RUNS, 0.5),
+	       pct(all_lat, N_CFG * RUNS, 0.5), N_CFG * RUNS, all_lat[0],
+	       all_lat[N_CFG * RUNS - 1]);
 	printf("\n* lazy: NOT the documented call sequence. An experiment: a batch whose only "
 	       "change is the commit index is\n"
 	       "  not fsynced (its record goes out with the next sync), as etcd/raft's MustSync "
 	       "does; see docs/raft.md \"Benchmarks\".\n");
-	printf("\nratios to the baseline (%.0f fdatasyncs/s, %.2f ms each):\n", ops, blat);
+	printf("\nper run, commits/s (paired baseline fdatasyncs/s):\n");
 	for (int k = 0; k < N_CFG; k++) {
-		double v[3][RUNS];
-
-		for (int r = 0; r < RUNS; r++) {
-			v[0][r] = res[k][r].commits_s;
-			v[1][r] = res[k][r].lat_med;
-			v[2][r] = res[k][r].fsyncs_s;
-		}
-		printf("  %-27s commits/s %6.3fx   median latency %5.2fx one fdatasync   "
-		       "disk fsyncs/s %4.2fx\n",
-		       cfgs[k].name, median5(v[0]) / ops, median5(v[1]) / blat, median5(v[2]) / ops);
-	}
-	printf("\nper run, commits/s:\n");
-	for (int k = 0; k < N_CFG; k++) {
-		printf("  %-27s", cfgs[k].name);
+		printf("  %-26s", cfgs[k].name);
 		for (int r = 0; r < RUNS; r++)
-			printf(" %8.0f", res[k][r].commits_s);
+			printf(" %6.0f (%5.0f)", res[k][r].commits_s, b_ops[k][r]);
 		printf("\n");
 	}
-	printf("  %-27s", "baseline");
-	for (int r = 0; r < RUNS; r++)
-		printf(" %8.0f", b_ops[r]);
-	printf("   (ms per fdatasync:");
-	for (int r = 0; r < RUNS; r++)
-		printf(" %.2f", b_lat[r]);
-	printf(")\n");
 	return 0;
 }
