@@ -107,7 +107,7 @@ $(BUILD)/$(1)/tests/e2e_%: tests/e2e/%.sh $(BUILD)/$(1)/bin/fulcrumd
 	@mkdir -p $$(@D)
 	printf '#!/bin/sh\nexec %s %s\n' "$$(abspath $$<)" "$$(abspath $(BUILD)/$(1)/bin)" > $$@ && chmod +x $$@
 
-$(BUILD)/$(1)/tests/golden_%: tests/golden/%.sh $(BUILD)/$(1)/bin/fulcrumd
+$(BUILD)/$(1)/tests/golden_%: tests/golden/%.sh $(BUILD)/$(1)/bin/fulcrumd $(BUILD)/$(1)/bin/pcapgen $(BUILD)/$(1)/bin/pcapcheck
 	@mkdir -p $$(@D)
 	printf '#!/bin/sh\nexec %s %s\n' "$$(abspath $$<)" "$$(abspath $(BUILD)/$(1)/bin)" > $$@ && chmod +x $$@
 

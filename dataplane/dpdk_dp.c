@@ -319,7 +319,9 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
 					 p->snat_port_lo, p->snat_port_hi, p->workers);
 				return -EINVAL;
 			}
-			w->snat_v4 = snat_create(&p->snat_v4, lo, hi, p->snat_seed ^ (i + 1) * 0x9e37ull);
+			/* seed 0 stays 0 (ascending ports): golden tests need a known order */
+			w->snat_v4 = snat_create(&p->snat_v4, lo, hi,
+						 p->snat_seed ? p->snat_seed ^ (i + 1) * 0x9e37ull : 0);
 			if (w->snat_v4 == NULL) {
 				dpdk_err(err, errlen, "out of memory for SNAT pools");
 				return -ENOMEM;

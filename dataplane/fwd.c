@@ -675,10 +675,14 @@ static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
 	rk.sport = be->port;
 	rk.dport = port;
 	rk.proto = e->key.proto;
-	if (flow_set_reverse(w->flows, e, &rk, flow_hash(&rk)) < 0) {
+	uint64_t rh = flow_hash(&rk);
+	if (flow_set_reverse(w->flows, e, &rk, rh) < 0) {
 		(void)snat_free(pool, port);
 		return FWD_DROP_NAT_CONFLICT + 1;
 	}
+	/* A reply later in this burst must not trust its early miss (fwd_burst). */
+	w->last_rev_hash = rh;
+	w->rev_inserts++;
 	return 0;
 }
 
@@ -967,8 +971,9 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	 * fwd_flow_release counts them all), an early hit may point to a reused
 	 * entry, so every later packet looks up again; (b) an insert alone moves
 	 * no entry, so early hits stay valid, but an early miss may be the flow
-	 * just inserted (two packets of one new flow): a miss looks up again
-	 * when its hash may be one inserted since (a 256-bit filter of them).
+	 * just inserted (two packets of one new flow, or a nat flow's first
+	 * packet and its reply): a miss looks up again when its hash may be one
+	 * of the forward or reverse keys inserted since (a 256-bit filter).
 	 */
 	uint64_t changes = w->table_changes, releases = w->flow_releases;
 	uint64_t inserted[4] = {0, 0, 0, 0};
@@ -982,10 +987,14 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 			    (pk->e == NULL && (inserted[h >> 6] >> (h & 63) & 1)))
 				pk->looked = 0;
 		}
-		uint64_t before = w->table_changes;
+		uint64_t before = w->table_changes, rev_before = w->rev_inserts;
 		fwd_finish(st, w, cblk, &bufs[i], pk, now, &res[i]);
 		if (w->table_changes != before) {
 			unsigned h = (unsigned)(pk->hash >> 56);
+			inserted[h >> 6] |= 1ull << (h & 63);
+		}
+		if (w->rev_inserts != rev_before) { /* a nat flow's reply key is new too */
+			unsigned h = (unsigned)(w->last_rev_hash >> 56);
 			inserted[h >> 6] |= 1ull << (h & 63);
 		}
 	}

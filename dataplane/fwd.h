@@ -194,6 +194,8 @@ struct fwd_worker {
 	uint64_t replies;
 	uint64_t to_control;
 	uint64_t table_changes; /* flow inserts and removals made by fwd */
+	uint64_t rev_inserts;   /* nat reverse keys indexed by fwd */
+	uint64_t last_rev_hash; /* flow_hash of the last of them */
 	uint64_t flow_releases; /* entries that left the flow table (fwd_flow_release calls) */
 };
 

@@ -42,11 +42,11 @@
 static const uint8_t port_mac[6] = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 
 /*
- * dpdk_open seeds worker i's SNAT pool with snat_seed ^ (i + 1) * 0x9e37, and
- * fulcrumd passes snat_seed 0 on net_pcap ports: worker 0 draws its order from
- * 0x9e37. If the glue changes that, pass the new value with --snat-seed.
+ * fulcrumd passes snat_seed 0 on net_pcap ports and dpdk_open keeps 0 as 0:
+ * ports are handed out in ascending order. If the glue changes that, pass the
+ * new value with --snat-seed.
  */
-#define DEFAULT_SNAT_SEED 0x9e37ull
+#define DEFAULT_SNAT_SEED 0ull
 
 struct gen {
 	FILE *pcap;

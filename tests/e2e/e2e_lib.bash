@@ -53,7 +53,7 @@ e2e_show_log() {
 e2e_cleanup() {
 	local rc=$?
 	set +e
-	trap - INT TERM
+	trap '' INT TERM
 	if [ -n "$FD_PID" ] && kill -0 "$FD_PID" 2>/dev/null; then
 		kill -TERM "$FD_PID"
 		timeout 15 tail --pid="$FD_PID" -f /dev/null

@@ -724,6 +724,45 @@ static void test_nat_gateway_unresolved(void **state)
 	fx_free(f);
 }
 
+/* A nat flow's first packet and the backend's reply in one burst: the reply finds the flow. */
+static void test_burst_reply_same_burst(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(FWD_MODE_NAT, 64, 0, 0);
+	static uint8_t mem[2][HEADROOM + PB_MAX_FRAME];
+	struct rw_buf b[2];
+	struct fwd_result r[2];
+	struct pb_spec s, rep;
+
+	/* seed 0: ports in ascending order, so the first flow gets port 40000 */
+	f->snat4 = snat_create(&f->spec.node_v4, 40000, 40099, 0);
+	assert_non_null(f->snat4);
+	fwd_worker_init(&f->w, 1, f->flows, f->snat4, NULL);
+	pb_init(&s, ADDR_V4);
+	uint32_t bi = maglev_lookup(&f->st->services[0].table,
+				    fwd_flow_hash(f->spec.hash_seed, &s.src, &s.dst, s.sport, s.dport,
+						  IPPROTO_TCP));
+	assert_true(bi < NB);
+	pb_init(&rep, ADDR_V4);
+	rep.src = f->st->services[0].backends[bi].addr;
+	rep.dst = f->spec.node_v4;
+	rep.sport = 8080;
+	rep.dport = 40000;
+	rep.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	uint32_t n0 = pb_build(&s, mem[0] + HEADROOM, PB_MAX_FRAME);
+	uint32_t n1 = pb_build(&rep, mem[1] + HEADROOM, PB_MAX_FRAME);
+	b[0] = (struct rw_buf){mem[0] + HEADROOM, n0, HEADROOM};
+	b[1] = (struct rw_buf){mem[1] + HEADROOM, n1, HEADROOM};
+	fwd_burst(f->st, &f->w, b, 2, SEC, r);
+	assert_int_equal(r[0].verdict, FWD_TX);
+	assert_int_equal(r[1].verdict, FWD_TX);
+	struct pkt_info pi;
+	check_frame(&b[1], &pi);
+	assert_true(addr_eq(&pi.dst, &s.src));
+	assert_int_equal(pi.dport, s.sport);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_exceptions),
 		cmocka_unit_test(test_snat_exhaustion),
 		cmocka_unit_test(test_burst_equals_single),
+		cmocka_unit_test(test_burst_reply_same_burst),
 		cmocka_unit_test(test_burst_under_pressure),
 		cmocka_unit_test(test_nodes_agree),
 	};

@@ -395,6 +395,43 @@ static void test_elect_replicate_read(void **state)
 	assert_true(d.res.index >= 41); /* bootstrap conf + no-op + 40 commands, at least */
 	assert_true(d.app_applied >= d.res.index);
 
+	/* Group commit: a burst proposed within one loop turn is persisted by one batch, so the
+	 * leader syncs far fewer times than it has entries. */
+	{
+		enum { BURST = 200 };
+		struct done *ds = calloc(BURST, sizeof(*ds));
+		struct node_info before, after;
+		int all;
+
+		assert_non_null(ds);
+		node_get_info(cl->nodes[l - 1].n, &before);
+		for (int k = 0; k < BURST; k++) {
+			uint64_t c = tu_rand(&seed);
+
+			assert_int_equal(node_propose(cl->nodes[l - 1].n, &c, sizeof(c), on_done, &ds[k]), 0);
+		}
+		PUMP_UNTIL(cl, ({
+				   all = 1;
+				   for (int k = 0; k < BURST; k++)
+					   all &= ds[k].called;
+				   all;
+			   }));
+		for (int k = 0; k < BURST; k++) {
+			assert_int_equal(ds[k].called, 1);
+			assert_int_equal(ds[k].res.rc, NODE_OK);
+			if (k)
+				assert_int_equal(ds[k].res.index, ds[k - 1].res.index + 1);
+		}
+		node_get_info(cl->nodes[l - 1].n, &after);
+		print_message("burst of %d proposals: %llu leader syncs, %llu ready batches\n", BURST,
+			      (unsigned long long)(after.syncs - before.syncs),
+			      (unsigned long long)(after.ready_batches - before.ready_batches));
+		assert_true(after.syncs - before.syncs < BURST / 4);
+		free(ds);
+		PUMP_UNTIL(cl, converged(cl, 3));
+		assert_same_state(cl, 3);
+	}
+
 	/* Status: three voters, all connected from the leader's view. */
 	node_get_info(cl->nodes[l - 1].n, &info);
 	assert_int_equal(info.role, RAFT_LEADER);
@@ -573,8 +610,21 @@ static void test_transfer_and_bad_args(void **state)
 	l = agreed_leader(cl);
 	target = l == 1 ? 2 : 1;
 	PUMP_UNTIL(cl, converged(cl, 3));
-	assert_int_equal(node_transfer(cl->nodes[l - 1].n, target), 0);
-	PUMP_UNTIL(cl, agreed_leader(cl) == target);
+	{
+		/* A proposal in flight while leadership moves: exactly one answer, and never a
+		 * false "failed" - either applied, or honestly unknown. */
+		struct done d;
+		uint64_t c = 99;
+
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(node_propose(cl->nodes[l - 1].n, &c, sizeof(c), on_done, &d), 0);
+		assert_int_equal(node_transfer(cl->nodes[l - 1].n, target), 0);
+		assert_int_equal(node_propose(cl->nodes[l - 1].n, &c, sizeof(c), on_done, &d), -EBUSY);
+		PUMP_UNTIL(cl, agreed_leader(cl) == target);
+		PUMP_UNTIL(cl, d.called);
+		assert_int_equal(d.called, 1);
+		assert_true(d.res.rc == NODE_OK || d.res.rc == NODE_UNKNOWN_OUTCOME);
+	}
 	propose_many(cl, &seed, 3);
 
 	memset(&cfg, 0, sizeof(cfg));
