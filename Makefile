@@ -102,6 +102,15 @@ $(BUILD)/$(1)/bench/%: $(BUILD)/$(1)/obj/tools/bench/%.o $(BUILD)/$(1)/libfulcru
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
 
+# Benchmarks that drive real DPDK ports: tools/bench/bench_dpdk_*.c + the glue.
+$(BUILD)/$(1)/obj/tools/bench/bench_dpdk_%.o: tools/bench/bench_dpdk_%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$(DPDK_CFLAGS) -c $$< -o $$@
+
+$(BUILD)/$(1)/bench/bench_dpdk_%: $(BUILD)/$(1)/obj/tools/bench/bench_dpdk_%.o $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(DPDK_SRCS)) $(BUILD)/$(1)/libfulcrum.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(DPDK_LIBS) $$(LDLIBS_$(1))
+
 # A wrapper per script test and variant: runs the script with this variant's binaries.
 $(BUILD)/$(1)/tests/e2e_%: tests/e2e/%.sh $(BUILD)/$(1)/bin/fulcrumd
 	@mkdir -p $$(@D)
@@ -141,9 +150,13 @@ run: deps
 demo: $(BUILD)/plain/bin/fulcrum_demo
 	$(BUILD)/plain/bin/fulcrum_demo
 
+# Compiled benchmarks, then script benchmarks (tools/bench/*.sh, e.g. the lab),
+# which find the release binaries through FULCRUM_BIN. BENCH=name runs one.
+BENCH_SCRIPTS := $(wildcard tools/bench/*.sh)
 bench: deps
-	$(MAKE) $(release_BENCHES)
-	@tools/bench.sh $(release_BENCHES)
+	$(MAKE) $(release_BENCHES) $(release_BINS)
+	@FULCRUM_BIN=$(abspath $(BUILD)/release/bin) tools/bench.sh \
+		$(if $(BENCH),$(filter %/$(BENCH) %/$(BENCH).sh,$(release_BENCHES) $(BENCH_SCRIPTS)),$(release_BENCHES) $(BENCH_SCRIPTS))
 
 sim: $(BUILD)/plain/tests/raftsim
 	$(BUILD)/plain/tests/raftsim --seeds $(SEEDS) --from $(FROM)

@@ -231,11 +231,11 @@ static enum sm_errcode check_health(const struct sm_service_def *d, struct sm_er
 			    d->name, h->interval_ms);
 	if (h->timeout_ms < 1 || h->timeout_ms > h->interval_ms)
 		return fail(err, SM_ERR_INVALID,
-			    "service \"%s\": health timeout %u ms out of range (1..interval)", d->name,
-			    h->timeout_ms);
+			    "service \"%s\": health timeout %u ms out of range (1..interval)",
+			    d->name, h->timeout_ms);
 	if (h->rise < 1 || h->rise > 100 || h->fall < 1 || h->fall > 100)
-		return fail(err, SM_ERR_INVALID, "service \"%s\": health rise/fall out of range (1..100)",
-			    d->name);
+		return fail(err, SM_ERR_INVALID,
+			    "service \"%s\": health rise/fall out of range (1..100)", d->name);
 	return SM_ERR_OK;
 }
 
@@ -254,12 +254,15 @@ enum sm_errcode sm_check_def(struct sm_service_def *d, int resolve, struct sm_er
 		return fail(err, SM_ERR_INVALID, "service \"%s\": proto %u (expected tcp or udp)",
 			    d->name, d->proto);
 	if (d->mode != FWD_MODE_NAT && d->mode != FWD_MODE_DSR && d->mode != FWD_MODE_TUNNEL)
-		return fail(err, SM_ERR_INVALID, "service \"%s\": mode %u unknown", d->name, d->mode);
+		return fail(err, SM_ERR_INVALID, "service \"%s\": mode %u unknown", d->name,
+			    d->mode);
 	if (d->announce > 1)
-		return fail(err, SM_ERR_INVALID, "service \"%s\": announce must be 0 or 1", d->name);
+		return fail(err, SM_ERR_INVALID, "service \"%s\": announce must be 0 or 1",
+			    d->name);
 	if (d->algorithm != SM_ALG_MAGLEV)
-		return fail(err, SM_ERR_INVALID, "service \"%s\": algorithm %u unknown (maglev only)",
-			    d->name, d->algorithm);
+		return fail(err, SM_ERR_INVALID,
+			    "service \"%s\": algorithm %u unknown (maglev only)", d->name,
+			    d->algorithm);
 	if (resolve && d->table_size == 0)
 		d->table_size = MAGLEV_DEFAULT_SIZE;
 	if (d->table_size < MAGLEV_MIN_SIZE || d->table_size > MAGLEV_MAX_SIZE ||
@@ -280,7 +283,8 @@ enum sm_errcode sm_check_backend(const struct sm_service_def *d, const struct sm
 	char a[ADDR_STRLEN];
 
 	if ((b->addr.family != ADDR_V4 && b->addr.family != ADDR_V6) || !addr_canonical(&b->addr))
-		return fail(err, SM_ERR_INVALID, "service \"%s\": backend address invalid", d->name);
+		return fail(err, SM_ERR_INVALID, "service \"%s\": backend address invalid",
+			    d->name);
 	addr_format(&b->addr, a, sizeof(a));
 	if (d->mode == FWD_MODE_TUNNEL ? b->addr.family != ADDR_V4
 				       : b->addr.family != d->vip.family)
@@ -466,8 +470,8 @@ static enum sm_errcode v_grant(const struct sm_state *st, const struct sm_cmd *c
 	const struct sm_service *s;
 
 	if (c->u.lease.ttl_ms < SM_TTL_MIN_MS || c->u.lease.ttl_ms > SM_TTL_MAX_MS)
-		return fail(err, SM_ERR_INVALID, "ttl %u ms out of range (%u..%u)", c->u.lease.ttl_ms,
-			    SM_TTL_MIN_MS, SM_TTL_MAX_MS);
+		return fail(err, SM_ERR_INVALID, "ttl %u ms out of range (%u..%u)",
+			    c->u.lease.ttl_ms, SM_TTL_MIN_MS, SM_TTL_MAX_MS);
 	if (c->u.lease.id != 0) {
 		const struct sm_lease *l = sm_lease_get(st, c->u.lease.id);
 		if (l == NULL)
@@ -534,7 +538,8 @@ enum sm_errcode sm_validate(const struct sm_state *st, const struct sm_cmd *c, s
 				    (unsigned long long)c->u.lease.id);
 		return ok(err);
 	case SM_CMD_LEASE_EXPIRE:
-		/* Stale entries are skipped at apply time, not errors: the leader's view may lag. */
+		/* Stale entries are skipped at apply time, not errors: the leader's view may lag.
+		 */
 		if (c->u.expire.n == 0 || c->u.expire.n > SM_EXPIRE_MAX)
 			return fail(err, SM_ERR_INVALID, "expiry batch of %u leases (1..%u)",
 				    c->u.expire.n, SM_EXPIRE_MAX);
@@ -737,7 +742,8 @@ static int a_grant(struct sm_state *st, uint64_t index, const struct sm_cmd *c,
 		res->lease = l->id;
 		return 0;
 	}
-	if (reserve((void **)&st->leases, st->n_leases, &st->cap_leases, sizeof(st->leases[0])) != 0)
+	if (reserve((void **)&st->leases, st->n_leases, &st->cap_leases, sizeof(st->leases[0])) !=
+	    0)
 		return -ENOMEM;
 	/* The id is the entry's index: unique, increasing (append keeps id order), and
 	 * the same on every node without a counter in the state. */

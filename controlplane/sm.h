@@ -1,4 +1,5 @@
-/* sm: the replicated state machine — services, backends, leases, hash seed, members — and its log commands. */
+/* sm: the replicated state machine — services, backends, leases, hash seed, members — and its log
+ * commands. */
 #ifndef FULCRUM_CONTROLPLANE_SM_H
 #define FULCRUM_CONTROLPLANE_SM_H
 
@@ -26,34 +27,34 @@
  * values with a message, never errno values.
  */
 
-#define SM_NAME_MAX 64       /* service name incl. NUL: [A-Za-z0-9._-]{1,63} */
-#define SM_PATH_MAX 128      /* health-check HTTP path incl. NUL */
+#define SM_NAME_MAX	64   /* service name incl. NUL: [A-Za-z0-9._-]{1,63} */
+#define SM_PATH_MAX	128  /* health-check HTTP path incl. NUL */
 #define SM_HOSTPORT_MAX 64   /* member address "host:port" incl. NUL */
 #define SM_MAX_SERVICES 1024 /* = CFG_MAX_SERVICES */
 #define SM_MAX_BACKENDS 4096 /* per service, = CFG_MAX_BACKENDS */
-#define SM_MAX_LEASES 16384
-#define SM_MAX_MEMBERS 64
-#define SM_EXPIRE_MAX 256    /* leases per expiry command */
-#define SM_WEIGHT_MAX 1000000u
-#define SM_TTL_MIN_MS 1000u
-#define SM_TTL_MAX_MS 3600000u
-#define SM_CMD_MAX_LEN 8192  /* an encoded command never exceeds this */
+#define SM_MAX_LEASES	16384
+#define SM_MAX_MEMBERS	64
+#define SM_EXPIRE_MAX	256 /* leases per expiry command */
+#define SM_WEIGHT_MAX	1000000u
+#define SM_TTL_MIN_MS	1000u
+#define SM_TTL_MAX_MS	3600000u
+#define SM_CMD_MAX_LEN	8192 /* an encoded command never exceeds this */
 
 /* Stable error codes: the API maps them to HTTP statuses and prints the string. */
 #define SM_ERRCODES(X)                                                                             \
-	X(OK, "ok")               /* applied */                                                   \
-	X(INVALID, "invalid")     /* a field is out of range or inconsistent (400) */            \
-	X(NOT_FOUND, "not_found") /* the service, backend, lease or member is absent (404) */    \
-	X(EXISTS, "exists")       /* it already exists (409) */                                   \
-	X(CONFLICT, "conflict")   /* clashes with another object, e.g. VIP:port/proto (409) */   \
-	X(LIMIT, "limit")         /* a capacity limit would be exceeded (409/507) */             \
-	X(DECODE, "decode")       /* the bytes are not a command this version understands (400) */
+	X(OK, "ok")		  /* applied */                                                    \
+	X(INVALID, "invalid")	  /* a field is out of range or inconsistent (400) */              \
+	X(NOT_FOUND, "not_found") /* the service, backend, lease or member is absent (404) */      \
+	X(EXISTS, "exists")	  /* it already exists (409) */                                    \
+	X(CONFLICT, "conflict")	  /* clashes with another object, e.g. VIP:port/proto (409) */     \
+	X(LIMIT, "limit")	  /* a capacity limit would be exceeded (409/507) */               \
+	X(DECODE, "decode")	  /* the bytes are not a command this version understands (400) */
 
 enum sm_errcode {
 #define SM_X(name, str) SM_ERR_##name,
 	SM_ERRCODES(SM_X)
 #undef SM_X
-	SM_ERR__COUNT
+	    SM_ERR__COUNT
 };
 
 /* "ok", "invalid", ... ; "?" when out of range. Pure; any thread. */
@@ -68,51 +69,54 @@ struct sm_err {
 
 enum sm_hc_type {
 	SM_HC_NONE = 0, /* no health checks: backends stay as set */
-	SM_HC_TCP = 1,  /* TCP connect */
+	SM_HC_TCP = 1,	/* TCP connect */
 	SM_HC_HTTP = 2, /* HTTP GET path, 2xx/3xx = healthy */
 };
 
 struct sm_health {
-	uint8_t type;         /* enum sm_hc_type */
-	char path[SM_PATH_MAX]; /* HTTP only: starts with '/', printable, no spaces; "" for tcp/none */
-	uint32_t interval_ms; /* 100 .. 3600000 (0 when type is none) */
-	uint32_t timeout_ms;  /* 1 .. interval_ms */
-	uint8_t rise;         /* successes to become healthy, 1 .. 100 */
-	uint8_t fall;         /* failures to become unhealthy, 1 .. 100 */
+	uint8_t type;		/* enum sm_hc_type */
+	char path[SM_PATH_MAX]; /* HTTP only: starts with '/', printable, no spaces; "" for tcp/none
+				 */
+	uint32_t interval_ms;	/* 100 .. 3600000 (0 when type is none) */
+	uint32_t timeout_ms;	/* 1 .. interval_ms */
+	uint8_t rise;		/* successes to become healthy, 1 .. 100 */
+	uint8_t fall;		/* failures to become unhealthy, 1 .. 100 */
 };
 
 enum sm_algorithm {
-	SM_ALG_MAGLEV = 1, /* the only one for now; the field exists so adding one is not a format change */
+	SM_ALG_MAGLEV =
+	    1, /* the only one for now; the field exists so adding one is not a format change */
 };
 
 /* What an operator specifies for a service (create and update carry this whole). */
 struct sm_service_def {
 	char name[SM_NAME_MAX]; /* key; never changes */
 	struct addr vip;
-	uint16_t port;      /* 1 .. 65535 */
-	uint8_t proto;      /* IPPROTO_TCP / IPPROTO_UDP */
-	uint8_t mode;       /* enum fwd_mode */
-	uint8_t announce;   /* 0/1: answer ARP/ND for the VIP */
-	uint8_t algorithm;  /* enum sm_algorithm */
-	uint32_t table_size; /* Maglev M, prime; 0 in a command = MAGLEV_DEFAULT_SIZE (stored resolved) */
+	uint16_t port;	       /* 1 .. 65535 */
+	uint8_t proto;	       /* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t mode;	       /* enum fwd_mode */
+	uint8_t announce;      /* 0/1: answer ARP/ND for the VIP */
+	uint8_t algorithm;     /* enum sm_algorithm */
+	uint32_t table_size;   /* Maglev M, prime; 0 in a command = MAGLEV_DEFAULT_SIZE (stored
+				  resolved) */
 	uint32_t max_backends; /* optional limit; 0 = SM_MAX_BACKENDS */
 	struct sm_health health;
 };
 
 enum sm_backend_state {
-	SM_BACKEND_ACTIVE = 0,   /* healthy and not draining: gets new flows by weight */
+	SM_BACKEND_ACTIVE = 0,	 /* healthy and not draining: gets new flows by weight */
 	SM_BACKEND_DRAINING = 1, /* keeps its flows, weight 0 for new ones */
-	SM_BACKEND_DOWN = 2,     /* health checks failed: out of the forwarding state */
+	SM_BACKEND_DOWN = 2,	 /* health checks failed: out of the forwarding state */
 };
 
 struct sm_backend {
 	uint32_t uid; /* config_backend_uid(addr, port): the backend's id everywhere */
 	struct addr addr;
-	uint16_t port;   /* resolved: never 0 */
-	uint32_t weight; /* configured weight, 0 .. SM_WEIGHT_MAX (kept while draining) */
+	uint16_t port;	  /* resolved: never 0 */
+	uint32_t weight;  /* configured weight, 0 .. SM_WEIGHT_MAX (kept while draining) */
 	uint8_t draining; /* operator drain (admin), independent of health */
-	uint8_t down;     /* last committed health verdict */
-	uint64_t lease;   /* owning lease id, 0 = static */
+	uint8_t down;	  /* last committed health verdict */
+	uint64_t lease;	  /* owning lease id, 0 = static */
 	uint64_t created; /* revision of the register that created it */
 };
 
@@ -125,15 +129,15 @@ struct sm_service {
 };
 
 struct sm_lease {
-	uint64_t id;      /* the Raft index of the grant that created it: unique, never reused */
+	uint64_t id; /* the Raft index of the grant that created it: unique, never reused */
 	uint32_t ttl_ms;
 	char service[SM_NAME_MAX]; /* scope: only backends of this service may use it */
-	uint64_t granted; /* revision of the creating grant (= id) */
+	uint64_t granted;	   /* revision of the creating grant (= id) */
 	uint64_t renewed; /* revision of the last logged grant/renew; an expiry must name it */
 };
 
 struct sm_member {
-	uint64_t id; /* Raft node id, != 0 */
+	uint64_t id;			 /* Raft node id, != 0 */
 	char raft_addr[SM_HOSTPORT_MAX]; /* "host:port" */
 	char api_addr[SM_HOSTPORT_MAX];
 };
@@ -145,17 +149,18 @@ enum sm_backend_state sm_backend_state(const struct sm_backend *b);
 
 enum sm_cmd_type {
 	SM_CMD_SERVICE_CREATE = 1,
-	SM_CMD_SERVICE_UPDATE = 2,   /* replaces the whole definition (not the backends) */
-	SM_CMD_SERVICE_DELETE = 3,   /* also removes its backends and the leases scoped to it */
-	SM_CMD_BACKEND_REGISTER = 4, /* creates, or re-registers an existing (addr, port): see docs */
+	SM_CMD_SERVICE_UPDATE = 2, /* replaces the whole definition (not the backends) */
+	SM_CMD_SERVICE_DELETE = 3, /* also removes its backends and the leases scoped to it */
+	SM_CMD_BACKEND_REGISTER =
+	    4, /* creates, or re-registers an existing (addr, port): see docs */
 	SM_CMD_BACKEND_WEIGHT = 5,
-	SM_CMD_BACKEND_DRAIN = 6,    /* on = 1 drain, on = 0 undrain */
-	SM_CMD_BACKEND_HEALTH = 7,   /* state SM_BACKEND_ACTIVE or SM_BACKEND_DOWN */
+	SM_CMD_BACKEND_DRAIN = 6,  /* on = 1 drain, on = 0 undrain */
+	SM_CMD_BACKEND_HEALTH = 7, /* state SM_BACKEND_ACTIVE or SM_BACKEND_DOWN */
 	SM_CMD_BACKEND_DEREGISTER = 8,
-	SM_CMD_LEASE_GRANT = 9,      /* lease 0: new lease; lease != 0: renew an existing one */
-	SM_CMD_LEASE_REVOKE = 10,    /* removes the lease and its backends */
-	SM_CMD_LEASE_EXPIRE = 11,    /* batch; each applies only if still unrenewed */
-	SM_CMD_SET_HASH_SEED = 12,   /* once per cluster */
+	SM_CMD_LEASE_GRANT = 9,	   /* lease 0: new lease; lease != 0: renew an existing one */
+	SM_CMD_LEASE_REVOKE = 10,  /* removes the lease and its backends */
+	SM_CMD_LEASE_EXPIRE = 11,  /* batch; each applies only if still unrenewed */
+	SM_CMD_SET_HASH_SEED = 12, /* once per cluster */
 	SM_CMD_MEMBER_ADD = 13,
 	SM_CMD_MEMBER_REMOVE = 14,
 };
@@ -175,25 +180,26 @@ struct sm_cmd {
 		struct {
 			char service[SM_NAME_MAX];
 			struct addr addr;
-			uint16_t port;   /* 0 = the service port */
+			uint16_t port; /* 0 = the service port */
 			uint32_t weight;
-			uint64_t lease;  /* 0 = static */
-		} reg; /* BACKEND_REGISTER */
+			uint64_t lease; /* 0 = static */
+		} reg;			/* BACKEND_REGISTER */
 		struct {
 			char service[SM_NAME_MAX];
 			uint32_t uid;
-			uint32_t value; /* WEIGHT: weight; DRAIN: 0/1; HEALTH: enum sm_backend_state */
-		} be; /* BACKEND_WEIGHT, _DRAIN, _HEALTH, _DEREGISTER (value unused) */
+			uint32_t
+			    value; /* WEIGHT: weight; DRAIN: 0/1; HEALTH: enum sm_backend_state */
+		} be;		   /* BACKEND_WEIGHT, _DRAIN, _HEALTH, _DEREGISTER (value unused) */
 		struct {
-			uint64_t id;     /* GRANT: 0 = new; REVOKE: the lease */
-			uint32_t ttl_ms; /* GRANT */
+			uint64_t id;		   /* GRANT: 0 = new; REVOKE: the lease */
+			uint32_t ttl_ms;	   /* GRANT */
 			char service[SM_NAME_MAX]; /* GRANT of a new lease: its scope */
 		} lease;
 		struct {
 			uint32_t n;
 			struct sm_lease_ref refs[SM_EXPIRE_MAX];
 		} expire;
-		uint64_t seed;          /* SET_HASH_SEED */
+		uint64_t seed;		 /* SET_HASH_SEED */
 		struct sm_member member; /* MEMBER_ADD; MEMBER_REMOVE uses member.id only */
 	} u;
 };
@@ -228,17 +234,18 @@ void sm_free(struct sm_state *st);
  * code (SM_ERR_OK = 0). The leader calls it before proposing, so a bad
  * request gets a 4xx and no log entry. Read-only.
  */
-enum sm_errcode sm_validate(const struct sm_state *st, const struct sm_cmd *cmd, struct sm_err *err);
+enum sm_errcode sm_validate(const struct sm_state *st, const struct sm_cmd *cmd,
+			    struct sm_err *err);
 
 struct sm_result {
 	enum sm_errcode code; /* SM_ERR_OK, or why the committed command was a no-op */
 	char msg[192];
-	uint64_t revision;    /* = the index applied */
-	uint32_t uid;         /* REGISTER: the backend's id */
-	uint8_t created;      /* REGISTER: 1 new backend, 0 re-registered; CREATE: 1 */
-	uint64_t lease;       /* GRANT: the lease id */
-	uint32_t count;       /* EXPIRE: leases removed; SERVICE_DELETE: leases removed with it */
-	uint32_t removed;     /* backends removed (DEREGISTER, REVOKE, EXPIRE, SERVICE_DELETE) */
+	uint64_t revision; /* = the index applied */
+	uint32_t uid;	   /* REGISTER: the backend's id */
+	uint8_t created;   /* REGISTER: 1 new backend, 0 re-registered; CREATE: 1 */
+	uint64_t lease;	   /* GRANT: the lease id */
+	uint32_t count;	   /* EXPIRE: leases removed; SERVICE_DELETE: leases removed with it */
+	uint32_t removed;  /* backends removed (DEREGISTER, REVOKE, EXPIRE, SERVICE_DELETE) */
 };
 
 /*
@@ -312,7 +319,7 @@ struct sm_endpoint {
 	uint16_t port;
 	uint32_t weight; /* effective: 0 when draining */
 	uint32_t uid;
-	uint8_t state;   /* enum sm_backend_state */
+	uint8_t state; /* enum sm_backend_state */
 };
 
 /* As sm_backend_list, filled as endpoints. */
@@ -333,7 +340,7 @@ const struct sm_member *sm_member_get(const struct sm_state *st, uint64_t id);
 struct sm_node_params {
 	uint8_t port_mac[6];
 	uint8_t gateway_mac[6]; /* all zero = unresolved */
-	struct addr node_v4;    /* may be ADDR_NONE */
+	struct addr node_v4;	/* may be ADDR_NONE */
 	struct addr node_v6;
 	/* backend MAC lookup: 1 and mac when resolved, else 0; NULL = none resolved */
 	int (*neigh)(void *ctx, const struct addr *a, uint8_t mac[6]);

@@ -15,19 +15,19 @@
  * (0, 4 or 6) then 0, 4 or 16 bytes. Versioned by a leading byte so a later
  * format can be told apart; a decoder refuses versions it does not know.
  */
-#define CMD_VERSION 1
-#define SNAP_MAGIC 0x50534d46u /* "FMSP" little-endian: Fulcrum state machine snapshot */
+#define CMD_VERSION  1
+#define SNAP_MAGIC   0x50534d46u /* "FMSP" little-endian: Fulcrum state machine snapshot */
 #define SNAP_VERSION 1
-#define DIGEST_SEED 0x66756c6372756d53ULL
+#define DIGEST_SEED  0x66756c6372756d53ULL
 
 /* ---- Writer: into a buffer, counting only (buf NULL), or into a hash (digest) ---- */
 
 struct wr {
 	uint8_t *buf;
 	size_t cap, len;
-	size_t total;  /* bytes produced */
-	int err;       /* -ENOSPC once the buffer was too small */
-	bool hashing;  /* buf is a window folded into h when full */
+	size_t total; /* bytes produced */
+	int err;      /* -ENOSPC once the buffer was too small */
+	bool hashing; /* buf is a window folded into h when full */
 	uint64_t h;
 };
 
@@ -75,10 +75,22 @@ static void w_uint(struct wr *w, uint64_t v, unsigned bytes)
 	w_put(w, b, bytes);
 }
 
-static void w_u8(struct wr *w, uint8_t v) { w_uint(w, v, 1); }
-static void w_u16(struct wr *w, uint16_t v) { w_uint(w, v, 2); }
-static void w_u32(struct wr *w, uint32_t v) { w_uint(w, v, 4); }
-static void w_u64(struct wr *w, uint64_t v) { w_uint(w, v, 8); }
+static void w_u8(struct wr *w, uint8_t v)
+{
+	w_uint(w, v, 1);
+}
+static void w_u16(struct wr *w, uint16_t v)
+{
+	w_uint(w, v, 2);
+}
+static void w_u32(struct wr *w, uint32_t v)
+{
+	w_uint(w, v, 4);
+}
+static void w_u64(struct wr *w, uint64_t v)
+{
+	w_uint(w, v, 8);
+}
 
 /* A string of at most max - 1 bytes (the caller checked that a NUL is within max). */
 static void w_str(struct wr *w, const char *s, size_t max)
@@ -130,10 +142,22 @@ static uint64_t r_uint(struct rd *r, unsigned bytes)
 	return v;
 }
 
-static uint8_t r_u8(struct rd *r) { return (uint8_t)r_uint(r, 1); }
-static uint16_t r_u16(struct rd *r) { return (uint16_t)r_uint(r, 2); }
-static uint32_t r_u32(struct rd *r) { return (uint32_t)r_uint(r, 4); }
-static uint64_t r_u64(struct rd *r) { return r_uint(r, 8); }
+static uint8_t r_u8(struct rd *r)
+{
+	return (uint8_t)r_uint(r, 1);
+}
+static uint16_t r_u16(struct rd *r)
+{
+	return (uint16_t)r_uint(r, 2);
+}
+static uint32_t r_u32(struct rd *r)
+{
+	return (uint32_t)r_uint(r, 4);
+}
+static uint64_t r_u64(struct rd *r)
+{
+	return r_uint(r, 8);
+}
 
 static void r_str(struct rd *r, char *dst, size_t max)
 {
@@ -548,14 +572,13 @@ static int restore_into(struct sm_state *t, struct rd *r, struct sm_cmd *c)
 			down = r_u8(r);
 			c->u.reg.lease = r_u64(r);
 			created = r_u64(r);
-			if (r->err || c->u.reg.port == 0 || draining > 1 || down > 1 || created == 0 ||
-			    created > rev)
+			if (r->err || c->u.reg.port == 0 || draining > 1 || down > 1 ||
+			    created == 0 || created > rev)
 				return -EINVAL;
 			if ((rc = restore_cmd(t, created, c, &res)) != 0)
 				return rc;
 			/* Strictly increasing uids: a repeat would have been a re-registration. */
-			if (!res.created || s->n_backends != j + 1 ||
-			    s->backends[j].uid != res.uid)
+			if (!res.created || s->n_backends != j + 1 || s->backends[j].uid != res.uid)
 				return -EINVAL;
 			s->backends[j].draining = draining;
 			s->backends[j].down = down;

@@ -1,4 +1,5 @@
-/* sm_internal: what sm.c and sm_codec.c share — the state's layout and the checks both need. Not an API. */
+/* sm_internal: what sm.c and sm_codec.c share — the state's layout and the checks both need. Not an
+ * API. */
 #ifndef FULCRUM_CONTROLPLANE_SM_INTERNAL_H
 #define FULCRUM_CONTROLPLANE_SM_INTERNAL_H
 

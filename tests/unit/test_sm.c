@@ -1,4 +1,5 @@
-/* Unit tests for controlplane/sm: commands, validation, apply, determinism, snapshots, hostile bytes. */
+/* Unit tests for controlplane/sm: commands, validation, apply, determinism, snapshots, hostile
+ * bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,15 +26,15 @@ struct log {
 	uint64_t index;
 };
 
-static struct addr A(const char *text)
-{
+static struct addr A(const char *text) {
 	struct addr a;
 
 	assert_int_equal(addr_parse(text, &a), 0);
 	return a;
 }
 
-static struct sm_cmd svc(const char *name, const char *vip, uint16_t port, uint8_t mode)
+static struct sm_cmd
+svc(const char *name, const char *vip, uint16_t port, uint8_t mode)
 {
 	struct sm_cmd c;
 
@@ -488,8 +489,8 @@ static void test_leases(void **state)
 	expect(&l, &c, SM_ERR_OK);
 	c = reg("dsr", "10.0.0.1", 80, 1, l1); /* lease scoped to web */
 	expect(&l, &c, SM_ERR_INVALID);
-	assert_int_equal(sm_backend_get(sm_service_get(l.st, "web"), uid_of("10.0.0.1", 8080))->lease,
-			 l1);
+	assert_int_equal(
+	    sm_backend_get(sm_service_get(l.st, "web"), uid_of("10.0.0.1", 8080))->lease, l1);
 
 	/* revoke removes exactly the lease's backends */
 	c = simple(SM_CMD_LEASE_REVOKE);
@@ -669,8 +670,9 @@ static struct sm_cmd random_cmd(const struct sm_state *st, uint64_t *rng)
 		if (s != NULL && s->n_backends > 0)
 			uid = s->backends[tu_below(rng, s->n_backends)].uid;
 		c = be(t, name, uid,
-		       t == SM_CMD_BACKEND_HEALTH ? (tu_below(rng, 2) ? SM_BACKEND_DOWN : 0)
-						  : (uint32_t)tu_below(rng, t == SM_CMD_BACKEND_DRAIN ? 2 : 6));
+		       t == SM_CMD_BACKEND_HEALTH
+			   ? (tu_below(rng, 2) ? SM_BACKEND_DOWN : 0)
+			   : (uint32_t)tu_below(rng, t == SM_CMD_BACKEND_DRAIN ? 2 : 6));
 	} else if (pick < 85) {
 		uint64_t id = 0;
 		if (tu_below(rng, 3) == 0 && sm_lease_count(st) > 0)
@@ -795,8 +797,8 @@ static void test_determinism(void **state)
 		assert_non_null(st[n] = sm_new());
 	for (unsigned i = 0; i < LOG_LEN; i++) {
 		for (int n = 0; n < 3; n++)
-			assert_int_equal(sm_apply(st[n], i + 1, el.bytes[i], (size_t)el.len[i], NULL),
-					 0);
+			assert_int_equal(
+			    sm_apply(st[n], i + 1, el.bytes[i], (size_t)el.len[i], NULL), 0);
 		assert_int_equal(sm_digest(st[0]), sm_digest(st[1]));
 		assert_int_equal(sm_digest(st[0]), sm_digest(st[2]));
 		if (i % 50 == 49) {
