@@ -571,7 +571,7 @@ static int is_int(const config_setting_t *s)
 	       config_setting_type(s) == CONFIG_TYPE_INT64;
 }
 
-static int name_ok(const char *v)
+int config_name_ok(const char *v)
 {
 	for (; *v != '\0'; v++)
 		if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
@@ -659,7 +659,7 @@ static int parse_str(struct ctx *c, const struct opt *o, const config_setting_t 
 		return fail_value(c, o, line, path, "empty");
 	if (o->type == OT_STR && (long long)len < o->min)
 		return fail_value(c, o, line, path, "too short");
-	if (o->type == OT_NAME && !name_ok(v)) {
+	if (o->type == OT_NAME && !config_name_ok(v)) {
 		snprintf(what, sizeof(what), "\"%.64s\" has a character not allowed", v);
 		return fail_value(c, o, line, path, what);
 	}

@@ -135,6 +135,13 @@ int config_load(const char *path, struct fulcrum_config *cfg, char *err, size_t 
 int config_load_string(const char *text, const char *name, struct fulcrum_config *cfg, char *err,
 		       size_t errlen);
 
+/*
+ * Whether a name (service, node) uses only [A-Za-z0-9._-]: it becomes a URL
+ * path segment and a metric label, so nothing ever needs escaping. Length is
+ * the caller's to check. Any thread.
+ */
+int config_name_ok(const char *name);
+
 /* Free what config_load allocated; *cfg is zeroed. NULL or zeroed is fine. */
 void config_free(struct fulcrum_config *cfg);
 

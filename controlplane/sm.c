@@ -148,22 +148,11 @@ int sm_name_ok(const char *s)
 {
 	size_t n;
 
-	/*
-	 * The same alphabet as config.c's names: a service name becomes a URL
-	 * path segment (/v1/services/NAME) and a metric label, so nothing to escape.
-	 */
+	/* Bounded, non-empty, and config.c's alphabet (one rule for both). */
 	if (!str_bounded(s, SM_NAME_MAX))
 		return 0;
 	n = strlen(s);
-	if (n == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return n > 0 && config_name_ok(s);
 }
 
 /* A canonical address: the family's bytes only, everything else zero (addr.h). */

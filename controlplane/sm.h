@@ -1,5 +1,4 @@
-/* sm: the replicated state machine — services, backends, leases, hash seed, members — and its log
- * commands. */
+/* sm: the replicated state machine (services, backends, leases, seed, members) and its commands. */
 #ifndef FULCRUM_CONTROLPLANE_SM_H
 #define FULCRUM_CONTROLPLANE_SM_H
 
@@ -75,8 +74,7 @@ enum sm_hc_type {
 
 struct sm_health {
 	uint8_t type;		/* enum sm_hc_type */
-	char path[SM_PATH_MAX]; /* HTTP only: starts with '/', printable, no spaces; "" for tcp/none
-				 */
+	char path[SM_PATH_MAX]; /* http: '/...', printable, no spaces; else "" */
 	uint32_t interval_ms;	/* 100 .. 3600000 (0 when type is none) */
 	uint32_t timeout_ms;	/* 1 .. interval_ms */
 	uint8_t rise;		/* successes to become healthy, 1 .. 100 */

@@ -1,5 +1,4 @@
-/* sm_internal: what sm.c and sm_codec.c share — the state's layout and the checks both need. Not an
- * API. */
+/* sm_internal: the state's layout and checks shared by sm.c and sm_codec.c (not an API). */
 #ifndef FULCRUM_CONTROLPLANE_SM_INTERNAL_H
 #define FULCRUM_CONTROLPLANE_SM_INTERNAL_H
 

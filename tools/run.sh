@@ -84,12 +84,15 @@ grep -v '^EAL\|^TELEMETRY\|^== \|^service\|^  \|^worker\|^port\|^control' "$LOG"
 ip netns exec fc-client python3 tools/lab_client.py ping 10.99.0.2 1 | tail -1 | sed 's/^/  ping node address 10.99.0.2: /'
 
 declare -A total last
+# cnt GREP-ARGS: a count that is a number even when grep was interrupted by
+# the Ctrl-C that ends the run (set -e would stop before the cleanup message).
+cnt() { local n; n=$(grep -c "$@" 2>/dev/null); echo "${n:-0}"; }
 failed_nat=0 failed_dsr=0 failed_udp=0
 # tally SERVICE FILE: add the backend names in FILE to the counts.
 tally() {
 	local svc=$1 b n
 	for b in "${BACKENDS[@]}"; do
-		n=$(grep -cx "$b" "$2" || true)
+		n=$(cnt -x "$b" "$2")
 		last[$svc.$b]=$n
 		total[$svc.$b]=$((${total[$svc.$b]:-0} + n))
 	done
@@ -108,9 +111,9 @@ round() {
 	tally nat "$W/nat"
 	tally dsr "$W/dsr"
 	tally udp "$W/udp"
-	failed_nat=$((failed_nat + RATE - $(grep -c '^be' "$W/nat" || true)))
-	failed_dsr=$((failed_dsr + RATE - $(grep -c '^be' "$W/dsr" || true)))
-	failed_udp=$((failed_udp + RATE - $(grep -c '^be' "$W/udp" || true)))
+	failed_nat=$((failed_nat + RATE - $(cnt '^be' "$W/nat")))
+	failed_dsr=$((failed_dsr + RATE - $(cnt '^be' "$W/dsr")))
+	failed_udp=$((failed_udp + RATE - $(cnt '^be' "$W/udp")))
 }
 
 # row SVC LABEL FAILED: one line of the client-side table.

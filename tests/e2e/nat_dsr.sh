@@ -5,6 +5,7 @@
 # the Makefile's e2e_nat_dsr wrappers pass the plain or asan bin directory).
 # Exit 0 = pass, 77 = skipped (not root, no namespaces), else fail.
 set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
 . tests/e2e/e2e_lib.bash
 e2e_init fe2e1 "${1:-}"
 

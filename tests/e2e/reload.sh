@@ -11,6 +11,7 @@
 # Usage: tests/e2e/reload.sh BINDIR, from the repository root. Exit 0 = pass,
 # 77 = skipped (not root, no namespaces), else fail.
 set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
 . tests/e2e/e2e_lib.bash
 e2e_init fe2e2 "${1:-}"
 
