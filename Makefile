@@ -25,7 +25,7 @@ CFLAGS_release := $(BASE_CFLAGS) -O3 -march=native -DNDEBUG
 LDLIBS_plain := -levent -lm -lpthread
 LDLIBS_asan := $(LDLIBS_plain)
 LDLIBS_release := $(LDLIBS_plain)
-TEST_LDLIBS := -lcmocka -lconfig
+TEST_LDLIBS := -lcmocka -lconfig -ljansson -lcurl
 
 # DPDK: only the glue (dataplane/dpdk_*.c) and the daemon see its headers, as
 # system headers (our warnings are not theirs). pkg-config runs in the sub-make

@@ -407,7 +407,6 @@ static void farewell(struct node *n, raft_id x, const struct raft_entry *e)
 	uint64_t prev_term;
 
 	raft_get_status(n->r, &s);
-	fprintf(stderr, "DBG %llu farewell to %llu idx %llu role %d\n", (unsigned long long)n->cfg.id, (unsigned long long)x, (unsigned long long)e->index, s.role);
 	if (s.role != RAFT_LEADER || e->index == 0)
 		return;
 	if (e->index - 1 == 0)
@@ -428,7 +427,7 @@ static void farewell(struct node *n, raft_id x, const struct raft_entry *e)
 	m.commit = e->index;
 	m.n_entries = 1;
 	m.entries = &copy;
-	fprintf(stderr, "DBG send rc %d\n", raft_transport_send(n->t, &m));
+	(void)raft_transport_send(n->t, &m);
 }
 
 static void apply_conf(struct node *n, const struct raft_entry *e)
@@ -439,7 +438,6 @@ static void apply_conf(struct node *n, const struct raft_entry *e)
 	if (raft_conf_decode(&c, e->data, e->len) != 0)
 		return;
 	was_member = n->have_applied_conf && conf_has(&n->applied_conf, n->cfg.id);
-	fprintf(stderr, "DBG %llu apply conf idx %llu was %d now %d voters %u learners %u\n", (unsigned long long)n->cfg.id, (unsigned long long)e->index, was_member, conf_has(&c, n->cfg.id), c.n_voters, c.n_learners);
 	if (n->have_applied_conf) {
 		raft_id ids[2 * RAFT_MAX_MEMBERS];
 		size_t k = 0;
@@ -694,6 +692,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		pp = &q->next;
 	}
 	expire_peers(n);
+	check_role(n); /* a check-quorum step-down may produce no ready batch */
 	/* An address the resolver did not know yet may be known now. */
 	for (size_t i = 0; i < n->n_tpeers; i++)
 		if (!n->tpeers[i].addr[0]) {
@@ -957,8 +956,7 @@ int node_start(struct event_base *base, const struct node_config *cfg, const str
 fail:
 	raft_storage_snapshot_free(&snap);
 	raft_storage_loaded_free(&loaded);
-	n->stopped = 1;
-	node_free(n);
+	node_free(n); /* closes whatever was opened (storage first: nothing unsynced to keep) */
 	return rc;
 }
 

@@ -633,6 +633,20 @@ static void test_transfer_and_bad_args(void **state)
 	cfg.raft_listen = "127.0.0.1:0";
 	assert_int_equal(node_start(cl->base, &cfg, &app, &n, err, sizeof(err)), -EBUSY);
 	assert_null(n);
+	/* A failure after the storage was opened must release it (the directory lock). */
+	{
+		char dir[160];
+
+		snprintf(dir, sizeof(dir), "%s/n9", cl->root);
+		cfg.data_dir = dir;
+		cfg.raft_listen = cl->nodes[0].addr; /* in use */
+		assert_int_not_equal(node_start(cl->base, &cfg, &app, &n, err, sizeof(err)), 0);
+		assert_null(n);
+		cfg.raft_listen = "127.0.0.1:0";
+		assert_int_equal(node_start(cl->base, &cfg, &app, &n, err, sizeof(err)), 0);
+		node_free(n);
+		n = NULL;
+	}
 	cfg.election_max_ms = 1000; /* not 2 * min */
 	assert_int_equal(node_start(cl->base, &cfg, &app, &n, err, sizeof(err)), -EINVAL);
 	cfg.election_max_ms = 0;
