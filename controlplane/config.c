@@ -34,12 +34,16 @@ enum opt_type {
 	OT_RANGE,   /* [lo, hi] into two uint16_t at off and off2, each in min..max */
 	OT_GROUP,   /* a group described by sub; its rows' offsets are relative to base + off */
 	OT_LIST,    /* a list of groups: pointer at off, uint32_t count at off2, items of sub */
+	OT_HOSTPORT, /* char[size]: "IPv4:port" or "[IPv6]:port", numeric, port 1..65535 */
 };
 
 enum opt_flag {
 	OF_V4 = 1 << 0,
 	OF_V6 = 1 << 1,
 	OF_EMPTY_OK = 1 << 2,
+	OF_PRESENCE = 1 << 3, /* OT_GROUP: optional as a whole; bool at off2 says it is present.
+				 Absent: nothing parsed (no defaults, no required settings) and
+				 nothing dumped */
 };
 
 struct opt_name {
@@ -81,6 +85,8 @@ struct schema {
 #define SV(m)	 offsetof(struct cfg_service, m), sizeof(((struct cfg_service *)0)->m)
 #define BE(m)	 offsetof(struct cfg_backend, m), sizeof(((struct cfg_backend *)0)->m)
 #define NB(m)	 offsetof(struct cfg_neighbour, m), sizeof(((struct cfg_neighbour *)0)->m)
+#define PR(m)	 offsetof(struct cfg_peer, m), sizeof(((struct cfg_peer *)0)->m)
+#define RT(m)	 offsetof(struct cfg_reg_token, m), sizeof(((struct cfg_reg_token *)0)->m)
 
 /* Longest timeout: a week. Longer idle flows are better served by keepalives. */
 #define CFG_TIMEOUT_MAX 604800
@@ -119,6 +125,8 @@ static int check_service(struct ctx *c, const config_setting_t *g, int line, con
 			 uint8_t *base);
 static int check_neighbour(struct ctx *c, const config_setting_t *g, int line, const char *path,
 			   uint8_t *base);
+static int check_cluster(struct ctx *c, const config_setting_t *g, int line, const char *path,
+			 uint8_t *base);
 
 static const struct opt node_opts[] = {
     {"name", OT_NAME, 0, FC(node_name), 1, CFG_NAME_MAX - 1, "\"fulcrum\"",
@@ -319,6 +327,101 @@ static const struct schema neighbour_schema = {
     CFG_MAX_NEIGHBOURS,
     check_neighbour};
 
+static const struct opt peer_opts[] = {
+    {"id", OT_UINT, 0, PR(id), 1, 2147483647, NULL, "The member's Raft node id.", NULL, NULL, 0},
+    {"raft", OT_HOSTPORT, 0, PR(raft), 0, 0, NULL,
+     "Its Raft address (its cluster.raft_listen, as reachable from here).", NULL, NULL, 0},
+    {"api", OT_HOSTPORT, 0, PR(api), 0, 0, NULL,
+     "Its API address (its cluster.api_listen, as reachable from here): writes received by a "
+     "follower are forwarded to the leader there.",
+     NULL, NULL, 0},
+};
+
+static const struct schema peer_schema = {
+    "cluster.peers.[]",
+    "The members, a list of groups. An entry with this node's id is allowed (so that one list "
+    "fits every node's file) when its addresses are raft_listen and api_listen; it is skipped.",
+    peer_opts,
+    NOPTS(peer_opts),
+    sizeof(struct cfg_peer),
+    CFG_MAX_PEERS,
+    NULL};
+
+static const struct opt regtoken_opts[] = {
+    {"token", OT_STR, 0, RT(token), CFG_TOKEN_MIN, 0, NULL,
+     "The bearer token (letters, digits and -._~+/=, as RFC 6750 allows).", NULL, NULL, 0},
+    {"services", OT_STRLIST, 0, offsetof(struct cfg_reg_token, services),
+     sizeof(((struct cfg_reg_token *)0)->services[0]), 0, CFG_MAX_TOKEN_SERVICES, NULL,
+     "Names of the services whose backends this token may register, keep alive and deregister "
+     "(at least one; they need not exist yet).",
+     NULL, NULL, offsetof(struct cfg_reg_token, n_services)},
+};
+
+static const struct schema regtoken_schema = {
+    "cluster.registration_tokens.[]",
+    "Registration tokens, a list of groups: what a backend presents to register itself.",
+    regtoken_opts,
+    NOPTS(regtoken_opts),
+    sizeof(struct cfg_reg_token),
+    CFG_MAX_TOKENS,
+    NULL};
+
+static const struct opt cluster_opts[] = {
+    {"id", OT_UINT, 0, FC(cluster.id), 1, 2147483647, NULL,
+     "This node's Raft id, unique in the cluster and never reused.", NULL, NULL, 0},
+    {"cluster_id", OT_SEED, 0, FC(cluster.cluster_id), 0, 0, NULL,
+     "The cluster's id, the same on every member and not 0: the Raft handshake refuses a peer "
+     "of another cluster.",
+     NULL, NULL, 0},
+    {"data_dir", OT_STR, 0, FC(cluster.data_dir), 1, 0, NULL,
+     "Directory of the Raft log and snapshots (created if missing; one fulcrumd at a time).",
+     NULL, NULL, 0},
+    {"raft_listen", OT_HOSTPORT, 0, FC(cluster.raft_listen), 0, 0, NULL,
+     "Address of the Raft transport (peers connect here).", NULL, NULL, 0},
+    {"api_listen", OT_HOSTPORT, 0, FC(cluster.api_listen), 0, 0, NULL,
+     "Address of the HTTP/JSON control API.", NULL, NULL, 0},
+    {"bootstrap", OT_BOOL, 0, FC(cluster.bootstrap), 0, 0, "false",
+     "This node is one of the initial members of a brand-new cluster: self and peers become "
+     "its first voters. Ignored once the data directory holds a log. false = join an existing "
+     "cluster (an operator adds it with fulcrumctl member add).",
+     NULL, NULL, 0},
+    {"tick_ms", OT_UINT, 0, FC(cluster.tick_ms), 1, 1000, "10",
+     "Raft clock tick (milliseconds); heartbeat and election timeouts are whole ticks.", NULL,
+     NULL, 0},
+    {"heartbeat_ms", OT_UINT, 0, FC(cluster.heartbeat_ms), 1, 60000, "50",
+     "Leader heartbeat interval (milliseconds), at least tick_ms and fewer ticks than "
+     "election_min_ms.",
+     NULL, NULL, 0},
+    {"election_min_ms", OT_UINT, 0, FC(cluster.election_min_ms), 2, 600000, "150",
+     "Election timeout: each is drawn from [election_min_ms, 2 * election_min_ms) (the Raft "
+     "core's fixed spread; 150 gives the usual 150-300 ms).",
+     NULL, NULL, 0},
+    {"snapshot_every", OT_UINT, 0, FC(cluster.snapshot_every), 1, 1000000000, "10000",
+     "Take a snapshot (and compact the log) every this many applied entries.", NULL, NULL, 0},
+    {"peers", OT_LIST, 0, offsetof(struct fulcrum_config, cluster.peers), 0, 0, 0, NULL,
+     "The other members (this node's own entry may be listed too). With bootstrap, self + "
+     "these are the initial voters, identical on every initial member.",
+     NULL, &peer_schema, offsetof(struct fulcrum_config, cluster.n_peers)},
+    {"admin_tokens", OT_STRLIST, 0, offsetof(struct fulcrum_config, cluster.admin_tokens),
+     sizeof(((struct fulcrum_config *)0)->cluster.admin_tokens[0]), 0, CFG_MAX_TOKENS, "[]",
+     "Bearer tokens allowed everything (at least 16 characters of letters, digits and -._~+/=). "
+     "No token at all (admin or registration) leaves the API open: loopback labs only.",
+     NULL, NULL, offsetof(struct fulcrum_config, cluster.n_admin_tokens)},
+    {"registration_tokens", OT_LIST, 0, offsetof(struct fulcrum_config, cluster.reg_tokens), 0,
+     0, 0, NULL, "Tokens scoped to named services (backend self-registration).", NULL,
+     &regtoken_schema, offsetof(struct fulcrum_config, cluster.n_reg_tokens)},
+};
+
+static const struct schema cluster_schema = {
+    "cluster",
+    "Raft cluster membership, timing, the API and its tokens. Leave the whole group out for a "
+    "single node (services from this file, no Raft, no API).",
+    cluster_opts,
+    NOPTS(cluster_opts),
+    0,
+    0,
+    check_cluster};
+
 static const struct schema node_schema = {"node", "This node.", node_opts, NOPTS(node_opts), 0,
 					  0,	  NULL};
 static const struct schema dataplane_schema = {"dataplane",
@@ -336,15 +439,19 @@ static const struct opt root_opts[] = {
      "DPDK: EAL, the port, workers, memory, flow tables, SNAT ports, ARP timers.", NULL,
      &dataplane_schema, 0},
     {"services", OT_LIST, 0, offsetof(struct fulcrum_config, services), 0, 0, 0, NULL,
-     "The services and their backends (until the replicated control plane supplies them).", NULL,
-     &service_schema, offsetof(struct fulcrum_config, n_services)},
+     "The services and their backends. With a cluster group they only seed a brand-new "
+     "cluster (docs/cluster.md); the replicated state supplies them afterwards.",
+     NULL, &service_schema, offsetof(struct fulcrum_config, n_services)},
     {"neighbours", OT_LIST, 0, offsetof(struct fulcrum_config, neighbours), 0, 0, 0, NULL,
      "Static neighbour (ARP) entries.", NULL, &neighbour_schema,
      offsetof(struct fulcrum_config, n_neighbours)},
+    {"cluster", OT_GROUP, OF_PRESENCE, 0, 0, 0, 0, NULL,
+     "Membership of a Raft cluster (docs/cluster.md). Absent: a single node.", NULL,
+     &cluster_schema, offsetof(struct fulcrum_config, cluster.enabled)},
 };
 
 static const struct schema root_schema = {
-    "",	       "A file holds up to four groups and lists; each may be left out.",
+    "",	       "A file holds up to five groups and lists; each may be left out.",
     root_opts, NOPTS(root_opts),
     0,	       0,
     check_root};
@@ -507,6 +614,9 @@ static void expected(const struct opt *o, char *buf, size_t n)
 	case OT_LIST:
 		snprintf(buf, n, "a list ( { ... }, ... )");
 		break;
+	case OT_HOSTPORT:
+		snprintf(buf, n, "\"IPv4:port\" or \"[IPv6]:port\", numeric, port 1..65535");
+		break;
 	}
 }
 
@@ -637,6 +747,54 @@ static int seed_parse(const char *t, uint64_t *out)
 		}
 	}
 	*out = v;
+	return 0;
+}
+
+/*
+ * "a.b.c.d:port" or "[v6]:port" (what raft/transport and evhttp bind and dial),
+ * port 1..65535. The address and port go to a and port when not NULL. 0 or -EINVAL.
+ */
+static int hostport_parse(const char *t, struct addr *a, uint16_t *port)
+{
+	char host[CFG_HOSTPORT_MAX];
+	const char *colon;
+	struct addr x;
+	size_t hl;
+	unsigned long v = 0;
+	int bracket = t[0] == '[';
+
+	if (bracket) {
+		const char *close = strchr(t, ']');
+		if (close == NULL || close[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(close - t - 1);
+		t++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(t, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		hl = (size_t)(colon - t);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, t, hl);
+	host[hl] = '\0';
+	if (addr_parse(host, &x) < 0 || (x.family == ADDR_V6) != bracket)
+		return -EINVAL;
+	if (colon[1] == '\0' || strlen(colon + 1) > 5)
+		return -EINVAL;
+	for (const char *d = colon + 1; *d != '\0'; d++) {
+		if (*d < '0' || *d > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*d - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	if (a != NULL)
+		*a = x;
+	if (port != NULL)
+		*port = (uint16_t)v;
 	return 0;
 }
 
@@ -837,6 +995,18 @@ static int parse_scalar(struct ctx *c, const struct opt *o, const config_setting
 		store_uint(base + o->off2, 2, (uint64_t)v[1]);
 		return 0;
 	}
+	case OT_HOSTPORT: {
+		const char *v;
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return fail_type(c, o, s, line, path);
+		v = config_setting_get_string(s);
+		if (strlen(v) >= o->size || hostport_parse(v, NULL, NULL) < 0) {
+			snprintf(what, sizeof(what), "\"%.64s\" is not a numeric address and port", v);
+			return fail_value(c, o, line, path, what);
+		}
+		memcpy(p, v, strlen(v) + 1);
+		return 0;
+	}
 	case OT_GROUP:
 	case OT_LIST:
 		break;
@@ -968,9 +1138,15 @@ static int parse_group(struct ctx *c, const struct schema *sc, const config_sett
 		int ol = s != NULL && line_of(s) > 0 ? line_of(s) : line;
 
 		path_member(op, path, o->name);
-		if (o->type == OT_GROUP) {
+		if (o->type == OT_GROUP && (o->flags & OF_PRESENCE) && s == NULL) {
+			continue;
+		} else if (o->type == OT_GROUP) {
 			if (s != NULL && config_setting_type(s) != CONFIG_TYPE_GROUP)
 				return fail_type(c, o, s, ol, op);
+			if (o->flags & OF_PRESENCE) {
+				bool on = true;
+				memcpy(base + o->off2, &on, sizeof(on));
+			}
 			rc = parse_group(c, o->sub, s, ol, op, base + o->off);
 		} else if (o->type == OT_LIST) {
 			rc = parse_list(c, o, s, ol, op, base);
@@ -1269,6 +1445,171 @@ static int check_neighbour(struct ctx *c, const config_setting_t *g, int line, c
 		}
 	}
 	return 0;
+}
+
+/* RFC 6750 b64token characters (and no '=' except trailing, which we do not insist on). */
+static int token_ok(const char *t)
+{
+	for (; *t != '\0'; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+		      (*t >= '0' && *t <= '9') || strchr("-._~+/=", *t) != NULL))
+			return 0;
+	return 1;
+}
+
+/* The line of element i of list member `name` of g, or fallback. */
+static int elem_line(const config_setting_t *g, const char *name, unsigned i, int fallback)
+{
+	const config_setting_t *l =
+	    g != NULL ? config_setting_get_member((config_setting_t *)g, name) : NULL;
+	const config_setting_t *e = l != NULL ? config_setting_get_elem(l, i) : NULL;
+
+	return e != NULL && line_of(e) > 0 ? line_of(e) : fallback;
+}
+
+bool config_peer_is_self(const struct fulcrum_config *cfg, uint32_t i)
+{
+	return i < cfg->cluster.n_peers && cfg->cluster.peers[i].id == cfg->cluster.id;
+}
+
+/* Tokens: shape, and no token twice (one secret must mean one thing). */
+static int check_tokens(struct ctx *c, const config_setting_t *g, int line,
+			const struct cfg_cluster *cl)
+{
+	char fp[CFG_PATH_MAX];
+	const char *all[2 * CFG_MAX_TOKENS];
+	int lines[2 * CFG_MAX_TOKENS];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < cl->n_admin_tokens; i++) {
+		const char *t = cl->admin_tokens[i];
+		int l = elem_line(g, "admin_tokens", i, line);
+		path_elem(fp, "cluster.admin_tokens", i);
+		if (strlen(t) < CFG_TOKEN_MIN || !token_ok(t))
+			return fail(c, l, fp,
+				    "not a usable token (expected at least %d characters of letters, "
+				    "digits and -._~+/=)",
+				    CFG_TOKEN_MIN);
+		lines[n] = l;
+		all[n++] = t;
+	}
+	for (uint32_t i = 0; i < cl->n_reg_tokens; i++) {
+		const struct cfg_reg_token *r = &cl->reg_tokens[i];
+		int l = elem_line(g, "registration_tokens", i, line);
+		char ep[CFG_PATH_MAX];
+		path_elem(ep, "cluster.registration_tokens", i);
+		path_member(fp, ep, "token");
+		if (!token_ok(r->token))
+			return fail(c, l, fp,
+				    "has a character not allowed (expected letters, digits and "
+				    "-._~+/=)");
+		lines[n] = l;
+		all[n++] = r->token;
+		path_member(fp, ep, "services");
+		if (r->n_services == 0)
+			return fail(c, l, fp, "empty (expected at least one service name)");
+		for (unsigned k = 0; k < r->n_services; k++) {
+			const char *sn = r->services[k];
+			if (sn[0] == '\0' || strlen(sn) > CFG_NAME_MAX - 1 || !config_name_ok(sn))
+				return fail(c, l, fp,
+					    "\"%.64s\" is not a service name (expected 1 to %d "
+					    "letters, digits, '.', '_' or '-')",
+					    sn, CFG_NAME_MAX - 1);
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(all[i], all[j]) == 0)
+				return fail(c, lines[i], "cluster",
+					    "a token is listed twice (first at line %d; expected "
+					    "each token once)",
+					    lines[j]);
+	return 0;
+}
+
+static int check_cluster(struct ctx *c, const config_setting_t *g, int line, const char *path,
+			 uint8_t *base)
+{
+	struct fulcrum_config *cfg = (struct fulcrum_config *)base;
+	const struct cfg_cluster *cl = &cfg->cluster;
+	char fp[CFG_PATH_MAX], ep[CFG_PATH_MAX];
+	uint32_t members = 1;
+
+	(void)path;
+	if (cl->cluster_id == 0)
+		return fail(c, member_line(g, "cluster_id", line), "cluster.cluster_id",
+			    "0 is reserved (expected a non-zero 64-bit value, the same on every "
+			    "member)");
+	if (strcmp(cl->raft_listen, cl->api_listen) == 0)
+		return fail(c, member_line(g, "api_listen", line), "cluster.api_listen",
+			    "\"%s\" is also raft_listen (expected two different addresses)",
+			    cl->api_listen);
+	/*
+	 * The core's timeouts are whole ticks: heartbeat >= 1 tick, fewer ticks
+	 * than the election timeout, and an election timeout of >= 2 ticks so
+	 * the randomised spread [e, 2e) is not empty (controlplane/node.c).
+	 */
+	if (cl->heartbeat_ms < cl->tick_ms)
+		return fail(c, member_line(g, "heartbeat_ms", line), "cluster.heartbeat_ms",
+			    "%u is shorter than tick_ms %u (expected at least one tick)",
+			    cl->heartbeat_ms, cl->tick_ms);
+	if (cl->election_min_ms / cl->tick_ms < 2 ||
+	    cl->heartbeat_ms / cl->tick_ms >= cl->election_min_ms / cl->tick_ms)
+		return fail(c, member_line(g, "election_min_ms", line), "cluster.election_min_ms",
+			    "%u gives %u ticks of %u ms with a heartbeat of %u ticks (expected at "
+			    "least 2 ticks and more than the heartbeat, e.g. 3 * heartbeat_ms)",
+			    cl->election_min_ms, cl->election_min_ms / cl->tick_ms, cl->tick_ms,
+			    cl->heartbeat_ms / cl->tick_ms);
+	for (uint32_t i = 0; i < cl->n_peers; i++) {
+		const struct cfg_peer *p = &cl->peers[i];
+		int l = elem_line(g, "peers", i, line);
+		path_elem(ep, "cluster.peers", i);
+		if (p->id == cl->id) {
+			if (strcmp(p->raft, cl->raft_listen) != 0 ||
+			    strcmp(p->api, cl->api_listen) != 0)
+				return fail(c, l, ep,
+					    "id %llu is this node but its addresses differ from "
+					    "raft_listen/api_listen (expected %s and %s, or leave "
+					    "this node out of peers)",
+					    (unsigned long long)p->id, cl->raft_listen,
+					    cl->api_listen);
+			continue;
+		}
+		members++;
+		path_member(fp, ep, "raft");
+		if (strcmp(p->raft, cl->raft_listen) == 0)
+			return fail(c, l, fp,
+				    "\"%s\" is this node's raft_listen (expected the address of "
+				    "member %llu)",
+				    p->raft, (unsigned long long)p->id);
+		path_member(fp, ep, "api");
+		if (strcmp(p->api, cl->api_listen) == 0 || strcmp(p->api, p->raft) == 0)
+			return fail(c, l, fp,
+				    "\"%s\" is already this node's api_listen or the member's "
+				    "raft address (expected its own API address)",
+				    p->api);
+		for (uint32_t j = 0; j < i; j++) {
+			const struct cfg_peer *o = &cl->peers[j];
+			int ol = elem_line(g, "peers", j, line);
+			if (o->id == p->id)
+				return fail(c, l, ep,
+					    "id %llu is listed twice (first at line %d; expected "
+					    "unique ids)",
+					    (unsigned long long)p->id, ol);
+			if (strcmp(o->raft, p->raft) == 0 || strcmp(o->api, p->api) == 0 ||
+			    strcmp(o->raft, p->api) == 0 || strcmp(o->api, p->raft) == 0)
+				return fail(c, l, ep,
+					    "an address of member %llu is also member %llu's (line "
+					    "%d; expected distinct addresses)",
+					    (unsigned long long)p->id, (unsigned long long)o->id,
+					    ol);
+		}
+	}
+	if (members > CFG_MAX_PEERS)
+		return fail(c, member_line(g, "peers", line), "cluster.peers",
+			    "%u members with this node (expected at most %d)", members,
+			    CFG_MAX_PEERS);
+	return check_tokens(c, g, line, cl);
 }
 
 /* ---- Loading ---- */
@@ -1606,6 +1947,7 @@ static void write_opt(FILE *f, const struct opt *o, const uint8_t *base, int dep
 	switch (o->type) {
 	case OT_STR:
 	case OT_NAME:
+	case OT_HOSTPORT:
 		write_string(f, (const char *)p);
 		break;
 	case OT_UINT:
@@ -1699,8 +2041,14 @@ static void write_opt(FILE *f, const struct opt *o, const uint8_t *base, int dep
 
 static void write_group(FILE *f, const struct schema *sc, const uint8_t *base, int depth)
 {
-	for (size_t i = 0; i < sc->n_opts; i++)
-		write_opt(f, &sc->opts[i], base, depth);
+	for (size_t i = 0; i < sc->n_opts; i++) {
+		const struct opt *o = &sc->opts[i];
+		bool on = true;
+		if (o->type == OT_GROUP && (o->flags & OF_PRESENCE))
+			memcpy(&on, base + o->off2, sizeof(on));
+		if (on)
+			write_opt(f, o, base, depth);
+	}
 }
 
 int config_dump(const struct fulcrum_config *cfg, FILE *f)
@@ -1742,7 +2090,9 @@ static void write_reference(FILE *f, const struct schema *sc, const char *path)
 		fputc('|', f);
 		write_cell(f, op, 1);
 		write_cell(f, ex, 0);
-		if (o->type == OT_GROUP)
+		if (o->type == OT_GROUP && (o->flags & OF_PRESENCE))
+			write_cell(f, "absent (single node)", 0);
+		else if (o->type == OT_GROUP)
 			write_cell(f, "its settings' defaults", 0);
 		else if (o->type == OT_LIST)
 			write_cell(f, "()", 1);

@@ -29,6 +29,13 @@
 #define CFG_MAX_BACKENDS 4096 /* per service */
 #define CFG_MAX_NEIGHBOURS 1024
 #define CFG_MAX_WORKERS 127 /* DPDK's RTE_MAX_LCORE (128) minus the control lcore */
+#define CFG_HOSTPORT_MAX 64   /* "ip:port" / "[ipv6]:port" incl. NUL */
+#define CFG_DIR_MAX 1024      /* cluster.data_dir incl. NUL */
+#define CFG_TOKEN_MAX 128     /* a bearer token incl. NUL */
+#define CFG_TOKEN_MIN 16      /* shortest token accepted (guessing must be hopeless) */
+#define CFG_MAX_PEERS 16      /* = RAFT_MAX_MEMBERS */
+#define CFG_MAX_TOKENS 32     /* admin tokens; also registration tokens */
+#define CFG_MAX_TOKEN_SERVICES 32
 
 enum cfg_log_level {
 	CFG_LOG_ERROR = 0,
@@ -101,6 +108,46 @@ struct cfg_dataplane {
 	uint32_t arp_retry_ms;  /* ARP request interval for an unresolved next hop */
 };
 
+/* Another member of the cluster (cluster.peers). */
+struct cfg_peer {
+	uint64_t id;			/* Raft node id, != 0 */
+	char raft[CFG_HOSTPORT_MAX];	/* its Raft address */
+	char api[CFG_HOSTPORT_MAX];	/* its API address (forwarding to the leader) */
+};
+
+/* A registration token and the services it may register backends in. */
+struct cfg_reg_token {
+	char token[CFG_TOKEN_MAX];
+	unsigned n_services;
+	char services[CFG_MAX_TOKEN_SERVICES][CFG_NAME_MAX];
+};
+
+/*
+ * The cluster section (docs/cluster.md). Absent (enabled = false): fulcrumd is
+ * a single node whose services come from the file, exactly as before. Present:
+ * the services come from the replicated state; the file's services only seed a
+ * brand-new cluster.
+ */
+struct cfg_cluster {
+	bool enabled;		    /* the file has a cluster group */
+	uint64_t id;		    /* this node's Raft id, != 0 */
+	uint64_t cluster_id;	    /* the same on every member; peers of another cluster are refused */
+	char data_dir[CFG_DIR_MAX]; /* Raft log and snapshots */
+	char raft_listen[CFG_HOSTPORT_MAX];
+	char api_listen[CFG_HOSTPORT_MAX];
+	bool bootstrap;		    /* an initial member of a new cluster (ignored once the log exists) */
+	uint32_t tick_ms;
+	uint32_t heartbeat_ms;
+	uint32_t election_min_ms;   /* election timeouts are drawn from [min, 2 * min) */
+	uint64_t snapshot_every;
+	uint32_t n_peers;	    /* entries of peers[]; one may be this node (skipped, see self_peer) */
+	struct cfg_peer *peers;
+	unsigned n_admin_tokens;
+	char admin_tokens[CFG_MAX_TOKENS][CFG_TOKEN_MAX];
+	uint32_t n_reg_tokens;
+	struct cfg_reg_token *reg_tokens;
+};
+
 struct fulcrum_config {
 	char path[4096];
 	char node_name[CFG_NAME_MAX];
@@ -114,6 +161,7 @@ struct fulcrum_config {
 	struct cfg_service *services;
 	uint32_t n_neighbours;
 	struct cfg_neighbour *neighbours;
+	struct cfg_cluster cluster;
 };
 
 /*
@@ -141,6 +189,14 @@ int config_load_string(const char *text, const char *name, struct fulcrum_config
  * the caller's to check. Any thread.
  */
 int config_name_ok(const char *name);
+
+/*
+ * Whether peer i of cfg->cluster is this node itself (same id). config_load
+ * accepts such an entry only when its addresses equal raft_listen and
+ * api_listen, so one peer list can be pasted into every node's file; the
+ * daemon skips it. Pure; any thread.
+ */
+bool config_peer_is_self(const struct fulcrum_config *cfg, uint32_t i);
 
 /* Free what config_load allocated; *cfg is zeroed. NULL or zeroed is fine. */
 void config_free(struct fulcrum_config *cfg);

@@ -100,7 +100,6 @@ tally() {
 
 udp_port=40000
 round() {
-	local i
 	ip netns exec fc-client curl -s --max-time 5 -H 'Connection: close' "http://$NAT/id?[1-$RATE]" >"$W/nat" || true
 	ip netns exec fc-client curl -s --max-time 5 -H 'Connection: close' "http://$DSR/id?[1-$RATE]" >"$W/dsr" || true
 	# UDP from a rotating window of source ports: each datagram a new flow.

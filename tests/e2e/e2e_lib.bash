@@ -6,7 +6,6 @@
 # e2e_finish, which exits 0 when no check failed. The EXIT trap stops fulcrumd
 # and tears the lab down whatever happened.
 
-E2E_REPO=$(pwd)
 E2E_FAILS=0
 FD_PID=
 E2E_LOGSHOWN=
