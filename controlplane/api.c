@@ -22,11 +22,11 @@
 #include "controlplane/lease.h"
 #include "dataplane/fwd.h"
 
-#define STEPS_MAX 3
-#define SEG_MAX 6
-#define FWD_HEADER "X-Fulcrum-Forwarded"
-#define INDEX_HEADER "X-Fulcrum-Index"
-#define DEFAULT_WEIGHT 100u
+#define STEPS_MAX	3
+#define SEG_MAX		6
+#define FWD_HEADER	"X-Fulcrum-Forwarded"
+#define INDEX_HEADER	"X-Fulcrum-Index"
+#define DEFAULT_WEIGHT	100u
 #define DEFAULT_WAIT_MS 30000u
 
 enum step_kind { STEP_CMD = 1, STEP_MEMBER = 2 };
@@ -255,8 +255,7 @@ static void reply_json(struct areq *q, int status, json_t *obj)
 }
 
 __attribute__((format(printf, 4, 5))) static void reply_err(struct areq *q, int status,
-							     const char *code, const char *fmt,
-							     ...)
+							    const char *code, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -264,8 +263,7 @@ __attribute__((format(printf, 4, 5))) static void reply_err(struct areq *q, int 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(q, status,
-		   json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+	reply_json(q, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 static int sm_status(enum sm_errcode c)
@@ -309,8 +307,9 @@ static void reply_errno(struct areq *q, int rc)
 	case -EBUSY:
 	case -EAGAIN:
 	case -EINPROGRESS:
-		reply_err(q, 409, "conflict", "another membership change or transfer is running, "
-					      "or the learner has not caught up: retry");
+		reply_err(q, 409, "conflict",
+			  "another membership change or transfer is running, "
+			  "or the learner has not caught up: retry");
 		break;
 	case -ENOENT:
 		reply_err(q, 404, "not_found", "no such member");
@@ -416,8 +415,7 @@ static int check_fields(struct areq *q, const json_t *obj, const char *const *al
 }
 
 /* Optional unsigned integer field <= max. 1 present, 0 absent, -1 replied. */
-static int get_uint(struct areq *q, const json_t *obj, const char *key, uint64_t max,
-		    uint64_t *out)
+static int get_uint(struct areq *q, const json_t *obj, const char *key, uint64_t max, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -507,11 +505,10 @@ static int copy_name(struct areq *q, char *dst, const char *src, const char *wha
 /* Service definition from q->body (POST: name from the body; PUT: from the path). */
 static int parse_service(struct areq *q, struct sm_service_def *d, const char *path_name)
 {
-	static const char *const fields[] = {"name",	     "vip",	     "port",	"protocol",
-					     "mode",	     "announce",     "algorithm", "table_size",
-					     "max_backends", "health",	     "created",	"modified",
-					     "backends",     NULL};
-	static const char *const hfields[] = {"type", "path",	"interval_ms", "timeout_ms",
+	static const char *const fields[] = {
+	    "name",	  "vip",	  "port",   "protocol", "mode",	    "announce", "algorithm",
+	    "table_size", "max_backends", "health", "created",	"modified", "backends", NULL};
+	static const char *const hfields[] = {"type", "path", "interval_ms", "timeout_ms",
 					      "rise", "fall", NULL};
 	const char *name = NULL, *vip = NULL, *s = NULL;
 	uint64_t v;
@@ -614,7 +611,8 @@ static int parse_service(struct areq *q, struct sm_service_def *d, const char *p
 		else if (!strcmp(s, "http"))
 			d->health.type = SM_HC_HTTP;
 		else {
-			reply_err(q, 400, "bad_request", "\"health.type\" must be none, tcp or http");
+			reply_err(q, 400, "bad_request",
+				  "\"health.type\" must be none, tcp or http");
 			return -1;
 		}
 		s = NULL;
@@ -917,8 +915,9 @@ static void forward(struct areq *q)
 {
 	struct api *api = q->api;
 	struct node_info *info;
-	char addr[SM_HOSTPORT_MAX], host[SM_HOSTPORT_MAX], me[24];
+	char addr[SM_HOSTPORT_MAX], host[SM_HOSTPORT_MAX], me[24], clen[24];
 	struct evhttp_connection *evcon;
+	size_t blen;
 	struct evhttp_request *out;
 	struct evkeyvalq *ih, *oh;
 	const char *h;
@@ -937,8 +936,9 @@ static void forward(struct areq *q)
 	ih = evhttp_request_get_input_headers(q->req);
 	if (evhttp_find_header(ih, FWD_HEADER)) {
 		/* Whoever forwarded it thought we lead: do not pass it on (no loops). */
-		reply_err(q, 503, "no_leader", "forwarded request reached a node that is not the "
-					       "leader");
+		reply_err(q, 503, "no_leader",
+			  "forwarded request reached a node that is not the "
+			  "leader");
 		return;
 	}
 	if (leader == 0) {
@@ -968,6 +968,12 @@ static void forward(struct areq *q)
 		evhttp_add_header(oh, "Authorization", h);
 	if ((h = evhttp_find_header(ih, "Content-Type")))
 		evhttp_add_header(oh, "Content-Type", h);
+	blen = evbuffer_get_length(evhttp_request_get_input_buffer(q->req));
+	if (blen) {
+		/* libevent 2.1's client adds Content-Length only for POST and PUT (not PATCH). */
+		snprintf(clen, sizeof(clen), "%zu", blen);
+		evhttp_add_header(oh, "Content-Length", clen);
+	}
 	evbuffer_add_buffer(evhttp_request_get_output_buffer(out),
 			    evhttp_request_get_input_buffer(q->req));
 	if (evhttp_make_request(evcon, out, q->method, evhttp_request_get_uri(q->req))) {
@@ -1076,10 +1082,9 @@ static void exec_status(struct areq *q)
 	hex64(sm_digest(st(api)), dig);
 	ms = json_array();
 	for (i = 0; i < info->n_members; i++)
-		json_array_append_new(ms, json_pack("{s:I,s:b,s:b}", "id",
-						    (json_int_t)info->members[i].id, "voter",
-						    info->members[i].voter, "connected",
-						    info->members[i].connected));
+		json_array_append_new(
+		    ms, json_pack("{s:I,s:b,s:b}", "id", (json_int_t)info->members[i].id, "voter",
+				  info->members[i].voter, "connected", info->members[i].connected));
 	o = json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:o}", "id", (json_int_t)info->id,
 		      "role", role_str(info->role), "term", (json_int_t)info->term, "leader",
 		      (json_int_t)info->leader, "commit", (json_int_t)info->commit, "applied",
@@ -1117,7 +1122,9 @@ static json_t *member_json(const struct node_info *info, const struct sm_state *
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "raft_address",
-			    json_string(m ? m->raft_addr : nm && nm->addr[0] ? nm->addr : ""));
+			    json_string(m		    ? m->raft_addr
+					: nm && nm->addr[0] ? nm->addr
+							    : ""));
 	json_object_set_new(o, "api_address", json_string(m ? m->api_addr : ""));
 	json_object_set_new(o, "in_configuration", json_boolean(nm != NULL));
 	json_object_set_new(o, "connected", json_boolean(nm && nm->connected));
@@ -1169,7 +1176,7 @@ static void finish_member(struct areq *q)
 	q->api->be.info(q->api->be.ctx, info);
 	o = member_json(info, st(q->api), q->num_id);
 	free(info);
-	if (o && q->steps[q->n_steps - 1].op == API_MEMBER_REMOVE)
+	if (o && q->steps[0].op == API_MEMBER_REMOVE)
 		json_object_set_new(o, "removed", json_true());
 	reply_json_idx(q, q->status_ok, o, q->last_index);
 }
@@ -1178,6 +1185,7 @@ static void prep_member_add(struct areq *q)
 {
 	static const char *const fields[] = {"id", "raft_address", "api_address", NULL};
 	const char *ra = NULL, *aa = NULL;
+	const struct sm_member *m;
 	uint64_t id = 0;
 	struct sm_cmd *c;
 
@@ -1188,18 +1196,23 @@ static void prep_member_add(struct areq *q)
 	    get_str(q, q->body, "api_address", &aa) < 0)
 		return;
 	if (!id || !ra || !aa) {
-		reply_err(q, 400, "bad_request", "\"id\", \"raft_address\" and \"api_address\" "
-						 "are required");
+		reply_err(q, 400, "bad_request",
+			  "\"id\", \"raft_address\" and \"api_address\" "
+			  "are required");
 		return;
 	}
 	if (strlen(ra) >= SM_HOSTPORT_MAX || strlen(aa) >= SM_HOSTPORT_MAX) {
 		reply_err(q, 400, "invalid", "address too long");
 		return;
 	}
-	c = add_cmd(q, SM_CMD_MEMBER_ADD);
-	c->u.member.id = id;
-	snprintf(c->u.member.raft_addr, sizeof(c->u.member.raft_addr), "%s", ra);
-	snprintf(c->u.member.api_addr, sizeof(c->u.member.api_addr), "%s", aa);
+	m = sm_member_get(st(q->api), id);
+	/* A retry after the Raft step failed finds the table entry already there. */
+	if (!m || strcmp(m->raft_addr, ra) || strcmp(m->api_addr, aa)) {
+		c = add_cmd(q, SM_CMD_MEMBER_ADD);
+		c->u.member.id = id;
+		snprintf(c->u.member.raft_addr, sizeof(c->u.member.raft_addr), "%s", ra);
+		snprintf(c->u.member.api_addr, sizeof(c->u.member.api_addr), "%s", aa);
+	}
 	add_member(q, API_MEMBER_ADD_LEARNER, id, ra);
 	q->num_id = id;
 	q->status_ok = 201;
@@ -1419,7 +1432,8 @@ static void prep_backend_register(struct areq *q)
 
 	if (load_body(q, 0) || check_fields(q, q->body, fields, ""))
 		return;
-	if (get_str(q, q->body, "address", &a) < 0 || get_uint(q, q->body, "port", 65535, &port) < 0 ||
+	if (get_str(q, q->body, "address", &a) < 0 ||
+	    get_uint(q, q->body, "port", 65535, &port) < 0 ||
 	    get_uint(q, q->body, "weight", UINT32_MAX, &weight) < 0 ||
 	    (has_ttl = get_uint(q, q->body, "ttl_ms", UINT32_MAX, &ttl)) < 0 ||
 	    (has_lease = get_uint(q, q->body, "lease", UINT64_MAX >> 1, &lease)) < 0)
@@ -1535,8 +1549,9 @@ static void prep_backend_delete(struct areq *q)
 	svc = sm_service_get(st(q->api), q->svc);
 	b = svc ? sm_backend_get(svc, q->uid) : NULL;
 	if (b && !q->admin && b->lease == 0) {
-		reply_err(q, 403, "forbidden", "a registration token may only deregister backends "
-					       "registered with a lease");
+		reply_err(q, 403, "forbidden",
+			  "a registration token may only deregister backends "
+			  "registered with a lease");
 		return;
 	}
 	c = add_cmd(q, SM_CMD_BACKEND_DEREGISTER);
@@ -1658,10 +1673,10 @@ static void finish_keepalive(struct areq *q)
 		return;
 	}
 	sync_leases(q->api);
-	reply_json_idx(q, 200,
-		       json_pack("{s:I,s:I}", "id", (json_int_t)q->num_id, "ttl_ms",
-				 (json_int_t)l->ttl_ms),
-		       q->last_index ? q->last_index : cur_rev(q));
+	reply_json_idx(
+	    q, 200,
+	    json_pack("{s:I,s:I}", "id", (json_int_t)q->num_id, "ttl_ms", (json_int_t)l->ttl_ms),
+	    q->last_index ? q->last_index : cur_rev(q));
 }
 
 static void prep_keepalive(struct areq *q)
@@ -2098,8 +2113,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > api->max_body) {
-		reply_err(q, 413, "too_large", "the request body exceeds %zu bytes",
-			  api->max_body);
+		reply_err(q, 413, "too_large", "the request body exceeds %zu bytes", api->max_body);
 		return;
 	}
 	if (q->nseg == 1 && is(q, 0, "healthz")) {
@@ -2182,8 +2196,8 @@ int api_start(struct event_base *base, const struct api_config *cfg,
 	}
 	for (i = 0; i < cfg->n_peers; i++) {
 		api->peers[i].id = cfg->peers[i].id;
-		api->peers[i].api_addr = cfg->peers[i].api_addr ? strdup(cfg->peers[i].api_addr)
-								: NULL;
+		api->peers[i].api_addr =
+		    cfg->peers[i].api_addr ? strdup(cfg->peers[i].api_addr) : NULL;
 		api->n_peers = i + 1;
 		if (cfg->peers[i].api_addr && !api->peers[i].api_addr)
 			goto fail;
@@ -2197,9 +2211,9 @@ int api_start(struct event_base *base, const struct api_config *cfg,
 	evhttp_set_max_body_size(api->http, (ev_ssize_t)(2 * api->max_body));
 	evhttp_set_max_headers_size(api->http,
 				    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers : 8192));
-	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						  EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+						  EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+						  EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(api->http, 60);
 	evhttp_set_gencb(api->http, dispatch, api);
 	sock = evhttp_bind_socket_with_handle(api->http, host, port);
@@ -2208,9 +2222,8 @@ int api_start(struct event_base *base, const struct api_config *cfg,
 		goto fail;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) == 0)
-		api->port = ntohs(ss.ss_family == AF_INET6
-				      ? ((struct sockaddr_in6 *)&ss)->sin6_port
-				      : ((struct sockaddr_in *)&ss)->sin_port);
+		api->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 	tv.tv_sec = (time_t)(api->tick_ms / 1000);
 	tv.tv_usec = (suseconds_t)((api->tick_ms % 1000) * 1000);
 	event_add(api->tick, &tv);
@@ -2264,4 +2277,119 @@ void api_free(struct api *api)
 	free(api->peers);
 	lease_tracker_free(api->leases);
 	free(api);
+}
+
+/* ---- the daemon's backend over node_* ----------------------------------- */
+
+struct glue_call {
+	api_done_fn done;
+	void *dctx;
+};
+
+static void glue_done(void *ctx, const struct node_result *res)
+{
+	struct glue_call *g = ctx;
+	struct api_commit c;
+
+	memset(&c, 0, sizeof(c));
+	c.rc = res->rc;
+	c.index = res->index;
+	c.code = res->app_result < 0 || res->app_result >= SM_ERR__COUNT
+		     ? SM_ERR_INVALID
+		     : (enum sm_errcode)res->app_result;
+	g->done(g->dctx, &c);
+	free(g);
+}
+
+static struct glue_call *glue_call_new(api_done_fn done, void *dctx)
+{
+	struct glue_call *g = malloc(sizeof(*g));
+
+	if (g) {
+		g->done = done;
+		g->dctx = dctx;
+	}
+	return g;
+}
+
+static const struct sm_state *glue_state(void *ctx)
+{
+	return ((struct api_node_glue *)ctx)->state;
+}
+
+static void glue_info(void *ctx, struct node_info *out)
+{
+	node_get_info(((struct api_node_glue *)ctx)->node, out);
+}
+
+static int glue_propose(void *ctx, const uint8_t *data, uint32_t len, api_done_fn done, void *dctx)
+{
+	struct glue_call *g = glue_call_new(done, dctx);
+	int rc;
+
+	if (!g)
+		return -ENOMEM;
+	rc = node_propose(((struct api_node_glue *)ctx)->node, data, len, glue_done, g);
+	if (rc)
+		free(g);
+	return rc;
+}
+
+static int glue_read_index(void *ctx, api_done_fn done, void *dctx)
+{
+	struct glue_call *g = glue_call_new(done, dctx);
+	int rc;
+
+	if (!g)
+		return -ENOMEM;
+	rc = node_read_index(((struct api_node_glue *)ctx)->node, glue_done, g);
+	if (rc)
+		free(g);
+	return rc;
+}
+
+static int glue_member(void *ctx, enum api_member_op op, uint64_t id, const char *raft_addr,
+		       api_done_fn done, void *dctx)
+{
+	struct node *n = ((struct api_node_glue *)ctx)->node;
+	struct glue_call *g = glue_call_new(done, dctx);
+	int rc;
+
+	if (!g)
+		return -ENOMEM;
+	switch (op) {
+	case API_MEMBER_ADD_LEARNER:
+		rc = node_add_learner(n, id, raft_addr, glue_done, g);
+		break;
+	case API_MEMBER_PROMOTE:
+		rc = node_promote(n, id, glue_done, g);
+		break;
+	case API_MEMBER_REMOVE:
+		rc = node_remove(n, id, glue_done, g);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	if (rc)
+		free(g);
+	return rc;
+}
+
+static int glue_digest(void *ctx, uint64_t *out)
+{
+	struct api_node_glue *g = ctx;
+
+	return g->forwarding_digest ? g->forwarding_digest(g->digest_ctx, out) : -ENOENT;
+}
+
+void api_backend_from_node(struct api_backend *be, struct api_node_glue *g)
+{
+	memset(be, 0, sizeof(*be));
+	be->ctx = g;
+	be->state = glue_state;
+	be->info = glue_info;
+	be->propose = glue_propose;
+	be->read_index = glue_read_index;
+	be->member = glue_member;
+	be->forwarding_digest = glue_digest;
 }

@@ -274,12 +274,12 @@ static void test_many_leases_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keepalive_extends),
-		cmocka_unit_test(test_expiry_proposed_and_applied),
-		cmocka_unit_test(test_keepalive_during_expiry_needs_renewal),
-		cmocka_unit_test(test_new_leader_fresh_ttl),
-		cmocka_unit_test(test_revoke_is_immediate),
-		cmocka_unit_test(test_many_leases_cap),
+	    cmocka_unit_test(test_keepalive_extends),
+	    cmocka_unit_test(test_expiry_proposed_and_applied),
+	    cmocka_unit_test(test_keepalive_during_expiry_needs_renewal),
+	    cmocka_unit_test(test_new_leader_fresh_ttl),
+	    cmocka_unit_test(test_revoke_is_immediate),
+	    cmocka_unit_test(test_many_leases_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
