@@ -164,7 +164,7 @@ sim: $(BUILD)/plain/tests/raftsim
 $(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(LIB_SRCS) -o $@ -levent -lm -lpthread
+		-fno-sanitize-recover=all $< $(LIB_SRCS) -o $@ -lconfig -ljansson -lcurl -levent -lm -lpthread
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
 	@for n in $(FUZZ_NAMES); do \
