@@ -76,7 +76,7 @@ $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/obj/tests/unit/%.o $(BUILD)/$(1)/libfulcrum
 # that feeds it every file of tests/fuzz/corpus/NAME.
 $(BUILD)/$(1)/tests/replay_%: $(BUILD)/$(1)/obj/tests/fuzz/fuzz_%.o $(BUILD)/$(1)/obj/tests/fuzz/replay.o $(BUILD)/$(1)/libfulcrum.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS_$(1))
+	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ -lconfig -ljansson -lcurl $$(LDLIBS_$(1))
 
 $(BUILD)/$(1)/tests/raftsim: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(SIM_SRCS)) $(BUILD)/$(1)/libfulcrum.a
 	@mkdir -p $$(@D)

@@ -1,4 +1,4 @@
-/* fulcrumd: one node of Fulcrum — config, DPDK dataplane, ARP, signals, counters (control thread). */
+/* fulcrumd: one node of Fulcrum — config, DPDK dataplane, ARP, signals, counters, cluster (control thread). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,6 +13,8 @@
 
 #include <event2/event.h>
 
+#include "controlplane/api.h"
+#include "controlplane/cluster.h"
 #include "controlplane/config.h"
 #include "controlplane/log.h"
 #include "controlplane/neigh.h"
@@ -25,6 +27,7 @@
 #define TICK_MS 5
 #define CONTROL_POLL_MAX 256
 #define NEIGH_CAPACITY 4096
+#define STATUS_EVERY_NS 100000000ull /* --status-file refresh */
 
 /* Counters of states already retired, so that SIGUSR1 shows totals since start. */
 struct carry_svc {
@@ -62,6 +65,13 @@ struct app {
 	size_t n_csvc;
 	struct carry_be *cbe;
 	size_t n_cbe;
+	/* cluster mode (cfg.cluster.enabled): forwarding state from the replicated state */
+	struct cluster *cluster;
+	struct api *api;
+	struct sm_state *empty_sm; /* published until the cluster is seeded */
+	int cluster_failed;
+	const char *status_file;
+	uint64_t last_status;
 };
 
 static uint64_t mono_ns(void)
@@ -74,10 +84,12 @@ static uint64_t mono_ns(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: fulcrumd -c FILE [--check] [--stats-interval SEC]\n"
+		"usage: fulcrumd -c FILE [--check] [--stats-interval SEC] [--status-file PATH]\n"
 		"  -c, --config FILE       configuration file (libconfig)\n"
 		"      --check             validate FILE and exit (0 = valid); starts nothing\n"
 		"      --stats-interval S  also print the counters every S seconds\n"
+		"      --status-file PATH  cluster mode: keep PATH updated (key=value lines: role,\n"
+		"                          term, leader, revision, forwarding digest ...)\n"
 		"  -h, --help              this text\n"
 		"signals: SIGINT/SIGTERM stop, SIGHUP reloads FILE, SIGUSR1 prints counters\n");
 }
@@ -244,18 +256,29 @@ static int neigh_sync_config(struct app *app, uint64_t now)
 				 addr_format(&cfg->neighbours[i].addr, b, sizeof(b)), strerror(-rc));
 		}
 	}
-	for (uint32_t i = 0; i < cfg->n_services; i++)
-		cap += cfg->services[i].n_backends;
+	/* In cluster mode the backends are the replicated state's, not the file's. */
+	const struct sm_state *sm = app->cluster != NULL ? cluster_state(app->cluster) : NULL;
+	uint32_t nsvc = sm != NULL ? sm_service_count(sm) : cfg->n_services;
+	for (uint32_t i = 0; i < nsvc; i++)
+		cap += sm != NULL ? sm_service_at(sm, i)->n_backends : cfg->services[i].n_backends;
 	want = calloc(cap, sizeof(*want));
 	if (want == NULL)
 		return -ENOMEM;
 	/* Only IPv4 is resolved on the wire (ARP); IPv6 next hops need static entries for now. */
 	if (cfg->gateway.family == ADDR_V4)
 		want[n++] = cfg->gateway;
-	for (uint32_t i = 0; i < cfg->n_services; i++)
+	for (uint32_t i = 0; i < nsvc; i++) {
+		if (sm != NULL) {
+			const struct sm_service *s = sm_service_at(sm, i);
+			for (uint32_t j = 0; j < s->n_backends; j++)
+				if (s->backends[j].addr.family == ADDR_V4)
+					want[n++] = s->backends[j].addr;
+			continue;
+		}
 		for (uint32_t j = 0; j < cfg->services[i].n_backends; j++)
 			if (cfg->services[i].backends[j].addr.family == ADDR_V4)
 				want[n++] = cfg->services[i].backends[j].addr;
+	}
 	rc = neigh_set_wanted(app->neigh, want, n, now);
 	free(want);
 	if (rc != 0)
@@ -389,8 +412,31 @@ static int rebuild(struct app *app, const char *why)
 
 	if (app->cfg.gateway.family != ADDR_NONE)
 		neigh_lookup(app->neigh, &app->cfg.gateway, gw_mac);
-	int rc = config_to_spec(&app->cfg, app->revision + 1, app->port_mac, gw_mac, neigh_cb, app,
-				dpdk_workers(app->dp), &spec);
+	int rc;
+	const struct sm_state *sm = NULL;
+	if (app->cluster != NULL) {
+		/*
+		 * The replicated state at its revision, once the cluster is seeded
+		 * (before that: no services, so no half-seeded table with seed 0
+		 * ever forwards). Node-specific inputs come from this node's file.
+		 */
+		struct sm_node_params np;
+		memset(&np, 0, sizeof(np));
+		memcpy(np.port_mac, app->port_mac, 6);
+		memcpy(np.gateway_mac, gw_mac, 6);
+		np.node_v4 = app->cfg.node_v4;
+		np.node_v6 = app->cfg.node_v6;
+		np.neigh = neigh_cb;
+		np.neigh_ctx = app;
+		np.n_workers = dpdk_workers(app->dp);
+		sm = cluster_seeded(app->cluster) ? cluster_state(app->cluster) : app->empty_sm;
+		rc = sm_to_spec(sm, &np, &spec);
+		if (rc == 0)
+			spec.revision = sm_revision(cluster_state(app->cluster));
+	} else {
+		rc = config_to_spec(&app->cfg, app->revision + 1, app->port_mac, gw_mac, neigh_cb,
+				    app, dpdk_workers(app->dp), &spec);
+	}
 	if (rc != 0) {
 		log_error("building the forwarding spec: %s", strerror(-rc));
 		return rc;
@@ -401,22 +447,35 @@ static int rebuild(struct app *app, const char *why)
 			total++;
 			resolved += spec.services[i].backends[j].mac_ok != 0;
 		}
-	config_spec_free(&spec);
+	uint64_t spec_revision = spec.revision;
+	if (sm != NULL)
+		sm_spec_free(&spec);
+	else
+		config_spec_free(&spec);
 	if (st == NULL) {
 		log_error("forwarding state rejected: %s", err);
+		if (app->cluster != NULL) /* keep forwarding on the last state; do not retry it */
+			app->revision = spec_revision;
 		return -EINVAL;
 	}
+	uint64_t digest = app->cluster != NULL ? cluster_fwd_digest(st) : 0;
 	rc = dpdk_publish(app->dp, st, retire_state, app);
 	if (rc != 0) {
 		fwd_state_free(st);
 		log_error("publish: %s", strerror(-rc));
 		return rc;
 	}
-	app->revision++;
+	app->revision = app->cluster != NULL ? spec_revision : app->revision + 1;
 	app->need_rebuild = 0;
+	if (app->cluster != NULL) {
+		cluster_set_forwarding(app->cluster, app->revision, digest);
+		log_debug("forwarding digest %016" PRIx64 " at revision %" PRIu64, digest,
+			  app->revision);
+	}
 	log_info("published revision %" PRIu64 " (%s): %u services, %u/%u backends resolved, "
 		 "gateway %s",
-		 app->revision, why, app->cfg.n_services, resolved, total,
+		 app->revision, why,
+		 app->cluster != NULL ? sm_service_count(sm) : app->cfg.n_services, resolved, total,
 		 app->cfg.gateway.family == ADDR_NONE ? "none"
 		 : memcmp(gw_mac, zero_mac, 6) != 0  ? "resolved"
 						     : "unresolved");
@@ -449,6 +508,19 @@ static void print_neigh(void *ctx, const struct neigh_entry_info *e)
 		e->requests);
 }
 
+/* The name of service i of the published state (same order as its source: file or state). */
+static const char *service_name(struct app *app, const struct fwd_state *st, uint32_t i)
+{
+	if (app->cluster != NULL) {
+		const struct sm_state *sm = cluster_state(app->cluster);
+		const struct sm_service *s = sm_service_count(sm) == st->n_services
+						 ? sm_service_at(sm, i)
+						 : NULL;
+		return s != NULL ? s->def.name : "?";
+	}
+	return i < app->cfg.n_services ? app->cfg.services[i].name : "?";
+}
+
 static void print_stats(struct app *app)
 {
 	const struct fwd_state *st = dpdk_state(app->dp);
@@ -466,7 +538,7 @@ static void print_stats(struct app *app)
 		fprintf(stderr,
 			"service %s %s:%u/%s %s: pkts %" PRIu64 " bytes %" PRIu64 " new_flows %" PRIu64
 			" reply_pkts %" PRIu64 " reply_bytes %" PRIu64 "\n",
-			i < app->cfg.n_services ? app->cfg.services[i].name : "?",
+			service_name(app, st, i),
 			addr_format(&s->vip, b, sizeof(b)), s->port, proto_name(s->proto),
 			mode_name(s->mode), c.pkts, c.bytes, c.new_flows, c.reply_pkts, c.reply_bytes);
 		for (uint32_t j = 0; j < s->n_backends; j++) {
@@ -552,6 +624,21 @@ static void reload(struct app *app)
 		return;
 	}
 	const char *what = restart_only_change(&app->cfg, &next);
+	if (what == NULL && app->cfg.cluster.enabled != next.cluster.enabled)
+		what = "the cluster section";
+	if (what == NULL && app->cluster != NULL) {
+		const struct cfg_cluster *x = &app->cfg.cluster, *y = &next.cluster;
+		if (x->id != y->id || x->cluster_id != y->cluster_id ||
+		    strcmp(x->data_dir, y->data_dir) != 0 ||
+		    strcmp(x->raft_listen, y->raft_listen) != 0 ||
+		    strcmp(x->api_listen, y->api_listen) != 0 || x->tick_ms != y->tick_ms ||
+		    x->heartbeat_ms != y->heartbeat_ms || x->election_min_ms != y->election_min_ms)
+			what = "cluster settings";
+		else
+			log_info("reload: cluster mode takes log level, gateway and neighbours from "
+				 "the file; services come from the replicated state (peers and "
+				 "tokens need a restart)");
+	}
 	if (what != NULL) {
 		log_error("reload refused: %s changed, which needs a restart; keeping the running "
 			  "configuration", what);
@@ -615,6 +702,27 @@ static void on_tick(evutil_socket_t fd, short what, void *ctx)
 			 lost);
 		app->need_rebuild = 1;
 	}
+	if (app->cluster != NULL) {
+		cluster_tick(app->cluster);
+		if (app->cluster_failed) {
+			event_base_loopbreak(app->base);
+			return;
+		}
+		/* Coalesced: one forwarding state per tick at the latest applied revision. */
+		uint64_t rev = sm_revision(cluster_state(app->cluster));
+		if (cluster_seeded(app->cluster) && rev != app->revision) {
+			neigh_sync_config(app, now);
+			rebuild(app, "applied");
+			if (app->api != NULL)
+				api_notify(app->api);
+		}
+		if (app->status_file != NULL && now - app->last_status >= STATUS_EVERY_NS) {
+			app->last_status = now;
+			int src = cluster_write_status(app->cluster, app->status_file);
+			if (src != 0)
+				log_warn("status file %s: %s", app->status_file, strerror(-src));
+		}
+	}
 	if (app->need_rebuild)
 		rebuild(app, "neighbours changed");
 
@@ -639,6 +747,64 @@ static void on_tick(evutil_socket_t fd, short what, void *ctx)
 	}
 }
 
+/* ---- Cluster hooks ---- */
+
+/* The HTTP/JSON API over this node (controlplane/api.h copies what it keeps). */
+static int start_api(struct app *app)
+{
+	const struct cfg_cluster *cl = &app->cfg.cluster;
+	struct api_token tokens[2 * CFG_MAX_TOKENS];
+	const char *svc[CFG_MAX_TOKENS][CFG_MAX_TOKEN_SERVICES];
+	struct api_peer peers[CFG_MAX_PEERS];
+	struct api_config ac;
+	struct api_backend be;
+	size_t nt = 0, np = 0;
+
+	memset(tokens, 0, sizeof(tokens));
+	for (unsigned i = 0; i < cl->n_admin_tokens; i++) {
+		tokens[nt].token = cl->admin_tokens[i];
+		tokens[nt++].admin = 1;
+	}
+	for (uint32_t i = 0; i < cl->n_reg_tokens && i < CFG_MAX_TOKENS; i++) {
+		const struct cfg_reg_token *r = &cl->reg_tokens[i];
+		for (unsigned k = 0; k < r->n_services; k++)
+			svc[i][k] = r->services[k];
+		tokens[nt].token = r->token;
+		tokens[nt].services = svc[i];
+		tokens[nt++].n_services = r->n_services;
+	}
+	for (uint32_t i = 0; i < cl->n_peers; i++) {
+		if (config_peer_is_self(&app->cfg, i))
+			continue;
+		peers[np].id = cl->peers[i].id;
+		peers[np++].api_addr = cl->peers[i].api;
+	}
+	memset(&ac, 0, sizeof(ac));
+	ac.listen = cl->api_listen;
+	ac.tokens = tokens;
+	ac.n_tokens = nt;
+	ac.peers = peers;
+	ac.n_peers = np;
+	cluster_api_backend(app->cluster, &be);
+	return api_start(app->base, &ac, &be, &app->api);
+}
+
+static void on_cluster_role(void *ctx)
+{
+	struct app *app = ctx;
+
+	if (app->api != NULL)
+		api_notify(app->api);
+}
+
+static void on_cluster_stopped(void *ctx, const char *msg)
+{
+	struct app *app = ctx;
+
+	log_error("cluster node stopped (%s): fulcrumd exits", msg);
+	app->cluster_failed = 1;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -647,6 +813,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'k'},
 		{"stats-interval", required_argument, NULL, 's'},
+		{"status-file", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -673,6 +840,9 @@ int main(int argc, char **argv)
 			app.stats_interval_s = (uint32_t)v;
 			break;
 		}
+		case 'S':
+			app.status_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -694,7 +864,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: ok (%u services)\n", path, app.cfg.n_services);
+		if (app.cfg.cluster.enabled)
+			printf("%s: ok (cluster node %" PRIu64 ", %u seed services)\n", path,
+			       app.cfg.cluster.id, app.cfg.n_services);
+		else
+			printf("%s: ok (%u services)\n", path, app.cfg.n_services);
 		config_free(&app.cfg);
 		return 0;
 	}
@@ -753,6 +927,37 @@ int main(int argc, char **argv)
 					 1000000000ull,
 				 (uint64_t)(app.cfg.dp.arp_retry_ms ? app.cfg.dp.arp_retry_ms : 1000) *
 					 1000000ull);
+	app.base = event_base_new();
+	if (app.base == NULL) {
+		log_error("event loop setup failed");
+		goto out_dp;
+	}
+	if (app.cfg.cluster.enabled) {
+		/* The node restores the replicated state (snapshot inside cluster_start, the log
+		 * in the first loop turns); until it is seeded the dataplane has no services. */
+		struct cluster_hooks hooks = {
+		    .ctx = &app, .stopped = on_cluster_stopped, .role = on_cluster_role};
+		app.empty_sm = sm_new();
+		rc = app.empty_sm == NULL ? -ENOMEM
+					  : cluster_start(app.base, &app.cfg, &hooks, &app.cluster,
+							  err, sizeof(err));
+		if (rc != 0) {
+			log_error("cluster node %" PRIu64 ": %s", app.cfg.cluster.id, err);
+			goto out_dp;
+		}
+		log_info("cluster node %" PRIu64 ": raft on %s, data in %s%s", app.cfg.cluster.id,
+			 app.cfg.cluster.raft_listen, app.cfg.cluster.data_dir,
+			 app.cfg.cluster.bootstrap ? " (bootstrap member)" : "");
+		rc = start_api(&app);
+		if (rc != 0) {
+			log_error("API on %s: %s", app.cfg.cluster.api_listen, strerror(-rc));
+			goto out_dp;
+		}
+		log_info("API on %s (%s)", app.cfg.cluster.api_listen,
+			 app.cfg.cluster.n_admin_tokens + app.cfg.cluster.n_reg_tokens > 0
+			     ? "bearer tokens required"
+			     : "open: no tokens configured");
+	}
 	if (app.neigh == NULL || neigh_sync_config(&app, mono_ns()) != 0) {
 		log_error("out of memory for the neighbour table");
 		goto out_dp;
@@ -765,7 +970,6 @@ int main(int argc, char **argv)
 	}
 
 	/* 5. The control loop. */
-	app.base = event_base_new();
 	struct event *ev_sig = app.base ? event_new(app.base, sfd, EV_READ | EV_PERSIST, on_signal, &app) : NULL;
 	struct event *ev_tick = app.base ? event_new(app.base, -1, EV_PERSIST, on_tick, &app) : NULL;
 	struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
@@ -773,20 +977,37 @@ int main(int argc, char **argv)
 	    event_add(ev_tick, &tick) != 0) {
 		log_error("event loop setup failed");
 	} else {
-		log_info("fulcrumd running (pid %d): %u services; SIGHUP reloads, SIGUSR1 prints "
+		log_info("fulcrumd running (pid %d): %u %sservices; SIGHUP reloads, SIGUSR1 prints "
 			 "counters",
-			 (int)getpid(), app.cfg.n_services);
+			 (int)getpid(), app.cfg.n_services, app.cluster != NULL ? "seed " : "");
 		if (event_base_dispatch(app.base) == 0 || event_base_got_break(app.base))
 			app.exit_code = 0;
 	}
+	if (app.cluster_failed)
+		app.exit_code = 1;
 	if (ev_tick != NULL)
 		event_free(ev_tick);
 	if (ev_sig != NULL)
 		event_free(ev_sig);
-	if (app.base != NULL)
-		event_base_free(app.base);
 
 out_dp:
+	/* The API first (it detaches pending requests), then the node (final sync), while the
+	 * base still exists. */
+	api_free(app.api);
+	app.api = NULL;
+	cluster_stop(app.cluster);
+	cluster_free(app.cluster);
+	app.cluster = NULL;
+	sm_free(app.empty_sm);
+	/*
+	 * Bufferevents freed with deferred callbacks pending (a peer dial in
+	 * flight at shutdown) finish freeing from the loop: let it run them
+	 * once before the base goes, or they leak.
+	 */
+	for (int i = 0; app.base != NULL && i < 4; i++)
+		event_base_loop(app.base, EVLOOP_NONBLOCK);
+	if (app.base != NULL)
+		event_base_free(app.base);
 	/* 6. Clean stop: workers joined, port stopped and closed, memory freed. */
 	dpdk_close(app.dp);
 	neigh_destroy(app.neigh);

@@ -303,7 +303,7 @@ static void test_unknown_settings(void **state)
 	expect_error(
 	    BASE "nodes = { };\n",
 	    "t.conf:3: nodes: unknown setting (expected one of: node, dataplane, services, "
-	    "neighbours)",
+	    "neighbours, cluster)",
 	    NULL);
 	expect_error("node = {\n  adress = \"10.0.0.2\";\n};\n", "t.conf:2: node.adress: unknown",
 		     "address6");
@@ -1061,6 +1061,250 @@ static void test_docs_examples_load(void **state)
 	free(doc);
 }
 
+/* ---- The cluster section ---- */
+
+#define CL_HEAD                                                                                    \
+	BASE "cluster = { id = 2; cluster_id = \"0xfc01\"; data_dir = \"/tmp/fc\";\n"              \
+	     "  raft_listen = \"127.0.0.1:7002\"; api_listen = \"127.0.0.1:8002\";\n"
+
+#define CL_PEERS                                                                                   \
+	"  peers = ( { id = 1; raft = \"127.0.0.1:7001\"; api = \"127.0.0.1:8001\"; },\n"          \
+	"            { id = 2; raft = \"127.0.0.1:7002\"; api = \"127.0.0.1:8002\"; },\n"          \
+	"            { id = 3; raft = \"[::1]:7003\"; api = \"[::1]:8003\"; } );\n"
+
+/* No cluster group: single node, nothing of the cluster in the dump (so it reloads as one). */
+static void test_cluster_absent(void **state)
+{
+	struct fulcrum_config cfg, again;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	load_ok(BASE, &cfg);
+	assert_false(cfg.cluster.enabled);
+	assert_int_equal(cfg.cluster.id, 0);
+	assert_int_equal(cfg.cluster.heartbeat_ms, 0); /* no defaults applied when absent */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(config_dump(&cfg, f), 0);
+	fclose(f);
+	assert_null(strstr(text, "cluster"));
+	load_ok(text, &again);
+	assert_false(again.cluster.enabled);
+	config_free(&again);
+	free(text);
+	config_free(&cfg);
+	assert_int_equal(config_load(SHIPPED, &cfg, (char[256]){0}, 256), 0);
+	assert_false(cfg.cluster.enabled);
+	config_free(&cfg);
+}
+
+static void test_cluster_loads(void **state)
+{
+	struct fulcrum_config cfg, b;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	load_ok(CL_HEAD CL_PEERS
+		"  admin_tokens = [ \"admin-token-0123456789\" ];\n"
+		"  registration_tokens = ( { token = \"reg/token+web=\"\"000\"; services = [ "
+		"\"web\", \"api.v2\" ]; } );\n"
+		"};\n",
+		&cfg);
+	assert_true(cfg.cluster.enabled);
+	assert_int_equal(cfg.cluster.id, 2);
+	assert_true(cfg.cluster.cluster_id == 0xfc01);
+	assert_string_equal(cfg.cluster.data_dir, "/tmp/fc");
+	assert_false(cfg.cluster.bootstrap);
+	/* DESIGN.md's timing defaults */
+	assert_int_equal(cfg.cluster.tick_ms, 10);
+	assert_int_equal(cfg.cluster.heartbeat_ms, 50);
+	assert_int_equal(cfg.cluster.election_min_ms, 150);
+	assert_int_equal(cfg.cluster.snapshot_every, 10000);
+	assert_int_equal(cfg.cluster.n_peers, 3);
+	assert_false(config_peer_is_self(&cfg, 0));
+	assert_true(config_peer_is_self(&cfg, 1));
+	assert_false(config_peer_is_self(&cfg, 2));
+	assert_false(config_peer_is_self(&cfg, 3));
+	assert_string_equal(cfg.cluster.peers[2].raft, "[::1]:7003");
+	assert_int_equal(cfg.cluster.n_admin_tokens, 1);
+	assert_int_equal(cfg.cluster.n_reg_tokens, 1);
+	assert_string_equal(cfg.cluster.reg_tokens[0].token, "reg/token+web=000");
+	assert_int_equal(cfg.cluster.reg_tokens[0].n_services, 2);
+	assert_string_equal(cfg.cluster.reg_tokens[0].services[1], "api.v2");
+
+	/* the dump carries the section and loads back equal */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(config_dump(&cfg, f), 0);
+	fclose(f);
+	load_ok(text, &b);
+	assert_configs_equal(&cfg, &b);
+	assert_true(b.cluster.enabled);
+	assert_int_equal(b.cluster.id, cfg.cluster.id);
+	assert_true(b.cluster.cluster_id == cfg.cluster.cluster_id);
+	assert_string_equal(b.cluster.raft_listen, cfg.cluster.raft_listen);
+	assert_string_equal(b.cluster.api_listen, cfg.cluster.api_listen);
+	assert_int_equal(b.cluster.n_peers, 3);
+	assert_memory_equal(b.cluster.peers, cfg.cluster.peers, 3 * sizeof(*cfg.cluster.peers));
+	assert_memory_equal(b.cluster.admin_tokens, cfg.cluster.admin_tokens,
+			    sizeof(cfg.cluster.admin_tokens));
+	assert_memory_equal(b.cluster.reg_tokens, cfg.cluster.reg_tokens,
+			    sizeof(*cfg.cluster.reg_tokens));
+	config_free(&b);
+	free(text);
+	config_free(&cfg);
+
+	/* the smallest cluster: one node, no peers, no tokens */
+	load_ok(CL_HEAD "bootstrap = true; heartbeat_ms = 10; election_min_ms = 20; tick_ms = 5; };\n",
+		&cfg);
+	assert_true(cfg.cluster.bootstrap);
+	assert_int_equal(cfg.cluster.n_peers, 0);
+	config_free(&cfg);
+}
+
+static void test_cluster_errors(void **state)
+{
+	(void)state;
+	expect_error(BASE "cluster = { cluster_id = \"0x1\"; data_dir = \"/d\"; raft_listen = "
+			  "\"127.0.0.1:1\"; api_listen = \"127.0.0.1:2\"; };\n",
+		     "t.conf:3: cluster.id: missing", NULL);
+	expect_error(BASE "cluster = { id = 1; };\n", "cluster.cluster_id: missing", NULL);
+	expect_error(CL_HEAD "};\ncluster2 = 1;\n", "t.conf:6: cluster2: unknown setting", NULL);
+	expect_error(CL_HEAD "hearbeat_ms = 50; };\n", "t.conf:5: cluster.hearbeat_ms: unknown",
+		     "heartbeat_ms");
+	expect_error(BASE "cluster = { id = 0; };\n", "cluster.id: 0 is out of range", NULL);
+	expect_error(BASE "cluster = { id = 1; cluster_id = \"1\"; data_dir = \"/d\";\n"
+			  "raft_listen = 1; api_listen = \"127.0.0.1:2\"; };\n",
+		     "t.conf:4: cluster.raft_listen: wrong type", NULL);
+	/* addresses: numeric host, port 1..65535, brackets exactly for IPv6 */
+	static const char *bad_hostports[] = {
+	    "localhost:7001", "127.0.0.1",   "127.0.0.1:",	    "127.0.0.1:0", "127.0.0.1:65536",
+	    "127.0.0.1:7a",   "::1:7001",    "[127.0.0.1]:7001", "[::1]7001",   "[::1]:",
+	    ":7001",	      "127.0.0.1:123456"};
+	for (size_t i = 0; i < sizeof(bad_hostports) / sizeof(bad_hostports[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 BASE "cluster = { id = 1; cluster_id = \"1\"; data_dir = \"/d\";\n"
+			      "raft_listen = \"%s\"; api_listen = \"127.0.0.1:2\"; };\n",
+			 bad_hostports[i]);
+		expect_error(text, "t.conf:4: cluster.raft_listen:", "not a numeric address and port");
+	}
+	expect_error(BASE "cluster = { id = 1; cluster_id = \"0x0\"; data_dir = \"/d\";\n"
+			  "raft_listen = \"127.0.0.1:1\"; api_listen = \"127.0.0.1:2\"; };\n",
+		     "cluster.cluster_id: 0 is reserved", NULL);
+	expect_error(BASE "cluster = { id = 1; cluster_id = \"1\"; data_dir = \"/d\";\n"
+			  "raft_listen = \"127.0.0.1:1\"; api_listen = \"127.0.0.1:1\"; };\n",
+		     "t.conf:4: cluster.api_listen:", "also raft_listen");
+	expect_error(BASE "cluster = { id = 1; cluster_id = \"1\"; data_dir = \"\";\n"
+			  "raft_listen = \"127.0.0.1:1\"; api_listen = \"127.0.0.1:2\"; };\n",
+		     "t.conf:3: cluster.data_dir: too short", NULL);
+	/* timing: whole ticks, heartbeat < election, election >= 2 ticks */
+	expect_error(CL_HEAD "tick_ms = 20; heartbeat_ms = 10; };\n",
+		     "cluster.heartbeat_ms: 10 is shorter than tick_ms 20", NULL);
+	expect_error(CL_HEAD "heartbeat_ms = 150; };\n", "cluster.election_min_ms: 150 gives 15",
+		     "more than the heartbeat");
+	expect_error(CL_HEAD "tick_ms = 100; heartbeat_ms = 100; election_min_ms = 150; };\n",
+		     "cluster.election_min_ms", "at least 2 ticks");
+	expect_error(CL_HEAD "snapshot_every = 0; };\n", "cluster.snapshot_every: 0 is out of range",
+		     NULL);
+	/* peers */
+	expect_error(CL_HEAD "peers = ( { id = 1; raft = \"127.0.0.1:7001\"; } ); };\n",
+		     "cluster.peers.[0].api: missing", NULL);
+	expect_error(CL_HEAD "peers = ( { id = 2; raft = \"127.0.0.1:7009\"; api = "
+			     "\"127.0.0.1:8002\"; } ); };\n",
+		     "t.conf:5: cluster.peers.[0]: id 2 is this node", "raft_listen/api_listen");
+	expect_error(CL_HEAD "peers = ( { id = 1; raft = \"127.0.0.1:7002\"; api = "
+			     "\"127.0.0.1:8001\"; } ); };\n",
+		     "cluster.peers.[0].raft:", "this node's raft_listen");
+	expect_error(CL_HEAD "peers = ( { id = 1; raft = \"127.0.0.1:7001\"; api = "
+			     "\"127.0.0.1:8002\"; } ); };\n",
+		     "cluster.peers.[0].api:", NULL);
+	expect_error(CL_HEAD "peers = ( { id = 1; raft = \"127.0.0.1:7001\"; api = "
+			     "\"127.0.0.1:8001\"; },\n"
+			     "{ id = 1; raft = \"127.0.0.1:7003\"; api = \"127.0.0.1:8003\"; } ); };\n",
+		     "t.conf:6: cluster.peers.[1]: id 1 is listed twice (first at line 5", NULL);
+	expect_error(CL_HEAD "peers = ( { id = 1; raft = \"127.0.0.1:7001\"; api = "
+			     "\"127.0.0.1:8001\"; },\n"
+			     "{ id = 3; raft = \"127.0.0.1:8001\"; api = \"127.0.0.1:8003\"; } ); };\n",
+		     "cluster.peers.[1]: an address of member 3 is also member 1's", NULL);
+	{
+		/* 17 members: one more than Raft's configuration holds */
+		char text[4096];
+		int n = snprintf(text, sizeof(text), "%s", CL_HEAD "peers = (");
+		for (int i = 0; i < 16; i++)
+			n += snprintf(text + n, sizeof(text) - (size_t)n,
+				      "%s{ id = %d; raft = \"10.0.1.%d:1\"; api = \"10.0.2.%d:1\"; }",
+				      i ? ", " : "", 10 + i, i, i);
+		snprintf(text + n, sizeof(text) - (size_t)n, "); };\n");
+		expect_error(text, "cluster.peers: 17 members with this node", "at most 16");
+	}
+	/* tokens */
+	expect_error(CL_HEAD "admin_tokens = [ \"short\" ]; };\n",
+		     "t.conf:5: cluster.admin_tokens.[0]: not a usable token", "at least 16");
+	expect_error(CL_HEAD "admin_tokens = [ \"has a space in it......\" ]; };\n",
+		     "cluster.admin_tokens.[0]: not a usable token", NULL);
+	expect_error(CL_HEAD "registration_tokens = ( { token = \"short\"; services = [\"a\"]; } ); };\n",
+		     "cluster.registration_tokens.[0].token: too short", NULL);
+	expect_error(CL_HEAD "registration_tokens = ( { token = \"0123456789abcdef\"; } ); };\n",
+		     "cluster.registration_tokens.[0].services: missing", NULL);
+	expect_error(CL_HEAD "registration_tokens = ( { token = \"0123456789abcdef\"; services = "
+			     "[]; } ); };\n",
+		     "cluster.registration_tokens.[0].services: empty", NULL);
+	expect_error(CL_HEAD "registration_tokens = ( { token = \"0123456789abcdef\"; services = "
+			     "[\"we b\"]; } ); };\n",
+		     "\"we b\" is not a service name", NULL);
+	expect_error(CL_HEAD "registration_tokens = ( { token = \"0123456789abcde!\"; services = "
+			     "[\"web\"]; } ); };\n",
+		     "cluster.registration_tokens.[0].token: has a character not allowed", NULL);
+	expect_error(CL_HEAD "admin_tokens = [ \"0123456789abcdef\" ];\n"
+			     "registration_tokens = ( { token = \"0123456789abcdef\"; services = "
+			     "[\"web\"]; } ); };\n",
+		     "t.conf:6: cluster: a token is listed twice (first at line 5", NULL);
+}
+
+/* The shipped 3-node cluster: each file loads; the three agree on what must agree. */
+static void test_cluster_shipped(void **state)
+{
+	struct fulcrum_config cfg[3];
+	char err[1024], path[64];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "conf/cluster/node%d.conf", i + 1);
+		int rc = config_load(path, &cfg[i], err, sizeof(err));
+		if (rc != 0)
+			print_error("%s\n", err);
+		assert_int_equal(rc, 0);
+		assert_true(cfg[i].cluster.enabled);
+		assert_int_equal(cfg[i].cluster.id, (uint64_t)i + 1);
+		assert_true(cfg[i].cluster.bootstrap);
+		assert_int_equal(cfg[i].cluster.heartbeat_ms, 50);
+		assert_int_equal(cfg[i].cluster.election_min_ms, 150);
+		assert_int_equal(cfg[i].cluster.n_peers, 3);
+	}
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			const struct cfg_cluster *a = &cfg[i].cluster, *b = &cfg[j].cluster;
+			assert_true(a->cluster_id == b->cluster_id);
+			assert_true(cfg[i].hash_seed == cfg[j].hash_seed);
+			assert_memory_equal(a->peers, b->peers, 3 * sizeof(*a->peers));
+			if (i != j) {
+				assert_string_not_equal(a->data_dir, b->data_dir);
+				assert_string_not_equal(a->raft_listen, b->raft_listen);
+				assert_string_not_equal(cfg[i].dp.file_prefix, cfg[j].dp.file_prefix);
+			}
+		}
+		/* node i's own entry is where it listens */
+		assert_true(config_peer_is_self(&cfg[i], (uint32_t)i));
+	}
+	for (int i = 0; i < 3; i++)
+		config_free(&cfg[i]);
+}
+
 static void test_file_errors(void **state)
 {
 	struct fulcrum_config cfg;
@@ -1156,6 +1400,10 @@ int main(void)
 	    cmocka_unit_test(test_docs_examples_load),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_many_services),
+	    cmocka_unit_test(test_cluster_absent),
+	    cmocka_unit_test(test_cluster_loads),
+	    cmocka_unit_test(test_cluster_errors),
+	    cmocka_unit_test(test_cluster_shipped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
