@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
@@ -204,6 +205,11 @@ static int dpdk_worker_main(void *arg)
 	uint64_t last_flush = rte_rdtsc();
 	uint32_t idle = 0;
 
+	/*
+	 * Adaptive idle sleeps for idle_sleep_us; Linux's default 50 us timer
+	 * slack would stretch a 20 us sleep to ~70 us of added latency.
+	 */
+	(void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	rte_rcu_qsbr_thread_register(dp->qsbr, w->id);
 	rte_rcu_qsbr_thread_online(dp->qsbr, w->id);
 
@@ -227,6 +233,16 @@ static int dpdk_worker_main(void *arg)
 		if (n > 0) {
 			idle = 0;
 			dpdk_worker_burst(w, st, pkts, n, now);
+			/*
+			 * The RX queue ran dry: nothing more will join this TX batch
+			 * soon, so send it now instead of at the flush timer (which
+			 * would add up to tx_flush_us to every lone request/response).
+			 * Under load bursts are full and batching is unchanged.
+			 */
+			if (n < dp->p.burst) {
+				rte_eth_tx_buffer_flush(dp->port, w->queue, w->txb);
+				last_flush = tsc;
+			}
 			w->expired += flow_expire(w->flows, now, DPDK_EXPIRE_BUSY);
 			rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
 			continue;
