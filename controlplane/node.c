@@ -345,6 +345,20 @@ static void props_push(struct node *n, struct req *q)
 		n->props_tail = q;
 }
 
+/* Remember a proposal accepted at index in the current term, to answer it when applied. */
+static void props_track(struct node *n, struct req *q, uint64_t index, node_done_fn done,
+			void *ctx)
+{
+	struct raft_status s;
+
+	raft_get_status(n->r, &s);
+	q->index = index;
+	q->term = s.term;
+	q->done = done;
+	q->ctx = ctx;
+	props_push(n, q);
+}
+
 static void schedule_ready(struct node *n)
 {
 	static const struct timeval zero = {0, 0};
@@ -1036,7 +1050,6 @@ void node_free(struct node *n)
 
 int node_propose(struct node *n, const void *data, uint32_t len, node_done_fn done, void *ctx)
 {
-	struct raft_status s;
 	struct req *q;
 	uint64_t index;
 	int rc;
@@ -1053,12 +1066,7 @@ int node_propose(struct node *n, const void *data, uint32_t len, node_done_fn do
 		free(q);
 		return rc;
 	}
-	raft_get_status(n->r, &s);
-	q->index = index;
-	q->term = s.term;
-	q->done = done;
-	q->ctx = ctx;
-	props_push(n, q);
+	props_track(n, q, index, done, ctx);
 	schedule_ready(n);
 	return 0;
 }
@@ -1098,7 +1106,6 @@ int node_read_index(struct node *n, node_done_fn done, void *ctx)
 
 static int conf_change(struct node *n, enum raft_conf_op op, raft_id id, node_done_fn done, void *ctx)
 {
-	struct raft_status s;
 	struct req *q;
 	uint64_t index;
 	int rc;
@@ -1113,12 +1120,7 @@ static int conf_change(struct node *n, enum raft_conf_op op, raft_id id, node_do
 		free(q);
 		return rc;
 	}
-	raft_get_status(n->r, &s);
-	q->index = index;
-	q->term = s.term;
-	q->done = done;
-	q->ctx = ctx;
-	props_push(n, q);
+	props_track(n, q, index, done, ctx);
 	/* The core replicates to a new learner as soon as the entry is appended. */
 	sync_peers(n);
 	schedule_ready(n);
