@@ -112,7 +112,7 @@ $(BUILD)/$(1)/bench/bench_dpdk_%: $(BUILD)/$(1)/obj/tools/bench/bench_dpdk_%.o $
 	$$(CC) $$(CFLAGS_$(1)) $$^ -o $$@ $$(DPDK_LIBS) $$(LDLIBS_$(1))
 
 # A wrapper per script test and variant: runs the script with this variant's binaries.
-$(BUILD)/$(1)/tests/e2e_%: tests/e2e/%.sh $(BUILD)/$(1)/bin/fulcrumd
+$(BUILD)/$(1)/tests/e2e_%: tests/e2e/%.sh $(BUILD)/$(1)/bin/fulcrumd $(BUILD)/$(1)/bin/fulcrumctl
 	@mkdir -p $$(@D)
 	printf '#!/bin/sh\nexec %s %s\n' "$$(abspath $$<)" "$$(abspath $(BUILD)/$(1)/bin)" > $$@ && chmod +x $$@
 

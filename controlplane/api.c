@@ -964,6 +964,12 @@ static void forward(struct areq *q)
 	oh = evhttp_request_get_output_headers(out);
 	evhttp_add_header(oh, "Host", addr);
 	evhttp_add_header(oh, FWD_HEADER, me);
+	/*
+	 * One request per connection: the leader closes it after answering, so
+	 * free_on_completion really frees it. A kept-alive connection would
+	 * outlive the request and leak if this node stopped before it idled out.
+	 */
+	evhttp_add_header(oh, "Connection", "close");
 	if ((h = evhttp_find_header(ih, "Authorization")))
 		evhttp_add_header(oh, "Authorization", h);
 	if ((h = evhttp_find_header(ih, "Content-Type")))
