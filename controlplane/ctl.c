@@ -1731,7 +1731,8 @@ static const struct field f_index = {"", "index", NULL, F_TEXT};
 
 static void print_json(FILE *out, const char *body, size_t len)
 {
-	fwrite(body, 1, len, out);
+	if (len > 0)
+		fwrite(body, 1, len, out);
 	if (len == 0 || body[len - 1] != '\n')
 		fputc('\n', out);
 }

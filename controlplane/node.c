@@ -623,6 +623,13 @@ static void maybe_snapshot(struct node *n)
 
 static void stop_internal(struct node *n, enum node_stop_reason why, int notify);
 
+/* Messages only a leader sends, which need nothing of the same batch on disk. */
+static int leader_early(const struct raft_message *m)
+{
+	return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+	       m->type == RAFT_MSG_SNAPSHOT;
+}
+
 static void run_ready(struct node *n)
 {
 	int batches = 0;
@@ -646,6 +653,18 @@ static void run_ready(struct node *n)
 		}
 		batches++;
 		n->ready_batches++;
+		/*
+		 * A leader may send its entries to followers in parallel with
+		 * writing them to its own disk (Raft thesis §10.2.1): it counts
+		 * itself towards a commit only once they are durable, which the
+		 * core enforces. So the leader's own APPEND/HEARTBEAT/SNAPSHOT
+		 * messages go now and the followers' fsyncs overlap the leader's;
+		 * everything that depends on this batch being durable (votes,
+		 * append responses, anything from a non-leader) waits below.
+		 */
+		for (size_t i = 0; i < rd.n_msgs; i++)
+			if (leader_early(&rd.msgs[i]))
+				(void)raft_transport_send(n->t, &rd.msgs[i]);
 		rc = persist(n, &rd);
 		if (rc) {
 			/* Nothing of this batch may leave the node: it is not durable. */
@@ -656,7 +675,8 @@ static void run_ready(struct node *n)
 			break;
 		}
 		for (size_t i = 0; i < rd.n_msgs; i++)
-			(void)raft_transport_send(n->t, &rd.msgs[i]); /* loss is Raft-tolerated */
+			if (!leader_early(&rd.msgs[i]))
+				(void)raft_transport_send(n->t, &rd.msgs[i]); /* loss is tolerated */
 		if (rd.snapshot)
 			install_snapshot(n, rd.snapshot);
 		for (size_t i = 0; i < rd.n_committed && !n->fatal; i++)
