@@ -74,6 +74,20 @@ struct areq {
 	uint64_t wait_index;
 	char svc[SM_NAME_MAX];
 	int internal; /* lease expiry proposal */
+	struct fwd_conn *fwd; /* forward() in flight */
+};
+
+/*
+ * Connections to the leader opened by forward(). Each is used for one
+ * request and freed by us: from a zero-delay event once its request is done
+ * (a connection may not be freed inside its own callback), or in api_free
+ * while still pending (which drops the request without a callback). Nothing
+ * is left to libevent's free-on-completion, whose timing depends on the peer.
+ */
+struct fwd_conn {
+	struct evhttp_connection *evcon;
+	struct fwd_conn *next;
+	int done;
 };
 
 struct api {
@@ -93,6 +107,8 @@ struct api {
 	uint64_t lead_term;
 	uint64_t seen_rev;
 	struct areq *live;
+	struct fwd_conn *fwd_conns;
+	struct event *fwd_reaper;
 	uint64_t n_resp[6]; /* by status class 1xx..5xx; [0] other */
 	uint64_t n_forwarded, n_expired_proposed;
 };
@@ -893,6 +909,13 @@ static void fwd_done(struct evhttp_request *resp, void *arg)
 	int code;
 
 	q->pending = 0;
+	if (q->fwd) {
+		/* completed: freed by the reaper, outside this callback */
+		q->fwd->done = 1;
+		q->fwd = NULL;
+		if (q->api)
+			event_active(q->api->fwd_reaper, 0, 0);
+	}
 	if (!q->api) {
 		areq_free(q);
 		return;
@@ -917,6 +940,7 @@ static void forward(struct areq *q)
 	struct node_info *info;
 	char addr[SM_HOSTPORT_MAX], host[SM_HOSTPORT_MAX], me[24], clen[24];
 	struct evhttp_connection *evcon;
+	struct fwd_conn *fc;
 	size_t blen;
 	struct evhttp_request *out;
 	struct evkeyvalq *ih, *oh;
@@ -951,16 +975,17 @@ static void forward(struct areq *q)
 			  (unsigned long long)leader);
 		return;
 	}
-	evcon = evhttp_connection_base_new(api->base, NULL, host, port);
+	fc = calloc(1, sizeof(*fc));
+	evcon = fc ? evhttp_connection_base_new(api->base, NULL, host, port) : NULL;
 	out = evcon ? evhttp_request_new(fwd_done, q) : NULL;
 	if (!out) {
 		if (evcon)
 			evhttp_connection_free(evcon);
+		free(fc);
 		reply_err(q, 500, "internal", "out of memory");
 		return;
 	}
 	evhttp_connection_set_timeout(evcon, (int)((api->fwd_timeout_ms + 999) / 1000));
-	evhttp_connection_free_on_completion(evcon);
 	oh = evhttp_request_get_output_headers(out);
 	evhttp_add_header(oh, "Host", addr);
 	evhttp_add_header(oh, FWD_HEADER, me);
@@ -985,11 +1010,36 @@ static void forward(struct areq *q)
 	if (evhttp_make_request(evcon, out, q->method, evhttp_request_get_uri(q->req))) {
 		/* evhttp_make_request frees out on failure. */
 		evhttp_connection_free(evcon);
+		free(fc);
 		reply_err(q, 503, "no_leader", "cannot reach the leader at %s", addr);
 		return;
 	}
 	api->n_forwarded++;
 	q->pending = 1;
+	q->fwd = fc;
+	fc->evcon = evcon;
+	fc->next = api->fwd_conns;
+	api->fwd_conns = fc;
+}
+
+/* Free the forwarding connections whose request is done. */
+static void fwd_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct api *api = arg;
+	struct fwd_conn **pp = &api->fwd_conns;
+
+	(void)fd;
+	(void)what;
+	while (*pp) {
+		struct fwd_conn *fc = *pp;
+		if (fc->done) {
+			*pp = fc->next;
+			evhttp_connection_free(fc->evcon);
+			free(fc);
+		} else {
+			pp = &fc->next;
+		}
+	}
 }
 
 static int is_leader(struct api *api)
@@ -2210,7 +2260,8 @@ int api_start(struct event_base *base, const struct api_config *cfg,
 	}
 	api->http = evhttp_new(base);
 	api->tick = event_new(base, -1, EV_PERSIST, on_tick, api);
-	if (!api->http || !api->tick)
+	api->fwd_reaper = event_new(base, -1, 0, fwd_reap, api);
+	if (!api->http || !api->tick || !api->fwd_reaper)
 		goto fail;
 	/* evhttp refuses bodies over twice our limit itself (memory bound); between the two we
 	 * answer a JSON 413. */
@@ -2256,6 +2307,18 @@ void api_free(struct api *api)
 	while (api->live) {
 		struct areq *q = api->live;
 
+		if (q->pending && q->fwd) {
+			/*
+			 * A forwarded request still waiting for the leader: freeing its
+			 * connection drops the request without calling fwd_done, so q
+			 * is answered and freed here.
+			 */
+			q->fwd->done = 1; /* freed below with the others, without a callback */
+			q->fwd = NULL;
+			q->pending = 0;
+			reply_err(q, 503, "unavailable", "the API is shutting down");
+			continue;
+		}
 		if (q->pending) {
 			/* The backend still owes a callback: detach, it frees q. */
 			live_del(api, q);
@@ -2269,6 +2332,11 @@ void api_free(struct api *api)
 		q->waiting = 0;
 		reply_err(q, 503, "unavailable", "the API is shutting down");
 	}
+	for (struct fwd_conn *fc = api->fwd_conns; fc; fc = fc->next)
+		fc->done = 1;
+	fwd_reap(-1, 0, api);
+	if (api->fwd_reaper)
+		event_free(api->fwd_reaper);
 	if (api->http)
 		evhttp_free(api->http);
 	for (i = 0; i < api->n_tokens; i++) {

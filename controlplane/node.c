@@ -2,6 +2,7 @@
 #include "controlplane/node.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,12 +397,26 @@ static int persist(struct node *n, const struct raft_ready *rd)
 		if (rc)
 			return rc;
 	}
+	bool must_sync = rd->snapshot != NULL || rd->n_entries > 0;
 	if (rd->hs_changed) {
+		struct raft_hard_state cur;
+
+		raft_storage_hard_state(n->st, &cur);
+		/* term and vote must be durable before anything depends on them */
+		must_sync |= cur.term != rd->hs.term || cur.vote != rd->hs.vote;
 		rc = raft_storage_set_hard_state(n->st, &rd->hs);
 		if (rc)
 			return rc;
 	}
-	/* Group commit: one fdatasync for everything this batch carries. */
+	/*
+	 * Group commit: one fdatasync for everything this batch carries. A batch
+	 * whose only change is the commit index is not synced on its own: the
+	 * commit index is volatile state in Raft (§5, Figure 2), a restart learns
+	 * it again from the leader, and the record rides along with the next sync
+	 * (etcd's MustSync rule). This halves the fsyncs per committed write.
+	 */
+	if (!must_sync)
+		return 0;
 	return raft_storage_sync(n->st);
 }
 

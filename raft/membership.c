@@ -223,7 +223,14 @@ int raft_propose_conf(struct raft *r, enum raft_conf_op op, raft_id node, uint64
 		/* Thesis §4.2.1: a voter that is far behind would stall commits; promote only
 		 * once the learner is within one batch of the leader. */
 		pr = raft_pr_find(r, node);
-		if (!pr || pr->match + r->cfg.max_msg_entries < raft_log_last_index(&r->log))
+		/*
+		 * Only a learner that has caught up (within one message of entries)
+		 * and has acknowledged at least the commit point: match 0 means it
+		 * has never answered, and a voter that cannot vote or append would
+		 * raise the quorum without adding to it (thesis §4.2.1).
+		 */
+		if (!pr || pr->match == 0 || pr->match < r->commit ||
+		    pr->match + r->cfg.max_msg_entries < raft_log_last_index(&r->log))
 			return -EINPROGRESS;
 		for (uint32_t i = 0; i < c.n_learners; i++)
 			if (c.learners[i] == node)

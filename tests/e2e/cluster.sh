@@ -18,53 +18,9 @@
 # from anywhere. Exit 0 = pass, 77 = skipped, else fail.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
-BIN=${1:-}
-[ -n "$BIN" ] && [ -x "$BIN/fulcrumd" ] || { echo "FAIL: usage: $0 BINDIR (with BINDIR/fulcrumd)"; exit 2; }
-command -v timeout >/dev/null || { echo "SKIP: timeout not installed"; exit 77; }
+. tests/e2e/cluster_lib.bash
+cl_init cluster 0 "${1:-}"
 
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-info() { echo "      $*"; }
-die() { fail "$*"; exit 1; }
-
-W=$(mktemp -d /tmp/fulcrum-e2e-cluster.XXXXXX)
-declare -A PID
-SHOWN=
-
-show_logs() {
-	[ -n "$SHOWN" ] && return
-	SHOWN=1
-	for n in 1 2 3; do
-		[ -s "$W/log$n" ] || continue
-		echo "---- node $n log (last 25 lines, EAL lines left out)"
-		grep -v '^EAL\|^TELEMETRY' "$W/log$n" | tail -25
-		[ -s "$W/s$n" ] && tr '\n' ' ' <"$W/s$n" && echo
-	done
-	echo "----"
-}
-
-cleanup() {
-	local rc=$? n
-	set +e
-	trap '' INT TERM
-	for n in "${!PID[@]}"; do
-		kill -TERM "${PID[$n]}" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		timeout 15 tail --pid="${PID[$n]}" -f /dev/null 2>/dev/null
-		kill -KILL "${PID[$n]}" 2>/dev/null
-	done
-	[ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && show_logs
-	rm -rf "$W"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Ports: a random block, so parallel runs (plain and asan) and a `make run`
-# cluster on 7001-7003/8001-8003 do not collide.
-BASE=$((20000 + (RANDOM % 2000) * 10))
 TOKEN=e2e-cluster-admin-token-0123
 SEED=0x65326563 # hash seed of the file; becomes the cluster's
 
@@ -74,7 +30,7 @@ write_conf() { # N
 node = { name = "e2e$n"; address = "10.99.0.$((n + 1))"; hash_seed = "$SEED"; log_level = "info"; };
 dataplane = {
 	lcores = "0@(0-1),1@(0-1)";
-	no_huge = true; memory_mb = 64; in_memory = true; file_prefix = "fce2ec$$n";
+	no_huge = true; memory_mb = 64; in_memory = true; file_prefix = "$CL_PREFIX-$n";
 	port = { devargs = "net_null$n,no-rx=1"; rx_desc = 256; tx_desc = 256; };
 	workers = 1; mbuf_cache = 32;
 	idle = "adaptive"; idle_polls = 100; idle_sleep_us = 1000;
@@ -106,85 +62,9 @@ cluster = {
 EOF
 }
 
-start() { # N
-	local n=$1
-	"$BIN/fulcrumd" -c "$W/node$n.conf" --status-file "$W/s$n" >>"$W/log$n" 2>&1 &
-	PID[$n]=$!
-}
-
-alive() { [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2>/dev/null; }
-
-# st N KEY: a value from node N's status file ("" if none yet).
-st() { [ -f "$W/s$1" ] && sed -n "s/^$2=//p" "$W/s$1"; }
-
-# leader_of NODES...: the id every listed node names as leader, the leader
-# itself saying it leads; "" while they disagree.
-agreed_leader() {
-	local n l="" x
-	for n in "$@"; do
-		x=$(st "$n" leader)
-		[ -n "$x" ] && [ "$x" != 0 ] || return 0
-		[ -z "$l" ] || [ "$l" = "$x" ] || return 0
-		l=$x
-	done
-	[ "$(st "$l" role 2>/dev/null)" = leader ] || return 0
-	echo "$l"
-}
-
-wait_leader() { # SECONDS NODES...
-	local t=$(($1 * 10)) l
-	shift
-	while [ "$t" -gt 0 ]; do
-		l=$(agreed_leader "$@")
-		[ -n "$l" ] && { echo "$l"; return 0; }
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
-
-# in_step MINREV NODES...: every node seeded, its forwarding state at its
-# applied revision, all at one revision >= MINREV with one digest. Prints
-# "REV DIGEST".
-in_step() {
-	local n r="" d="" x y min=$1
-	shift
-	for n in "$@"; do
-		[ "$(st "$n" seeded)" = 1 ] || return 1
-		x=$(st "$n" fwd_revision)
-		y=$(st "$n" revision)
-		[ -n "$x" ] && [ "$x" = "$y" ] || return 1
-		[ -z "$r" ] || [ "$r" = "$x" ] || return 1
-		[ "$x" -ge "$min" ] || return 1
-		r=$x
-		x=$(st "$n" fwd_digest)
-		[ -z "$d" ] || [ "$d" = "$x" ] || return 1
-		d=$x
-	done
-	echo "$r $d"
-}
-
-wait_step() { # SECONDS MINREV NODES...
-	local t=$(($1 * 10)) out
-	shift
-	while [ "$t" -gt 0 ]; do
-		out=$(in_step "$@") && { echo "$out"; return 0; }
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
-
 API=0
-api() { # NODE METHOD PATH [BODY]
-	local n=$1 m=$2 p=$3
-	shift 3
-	curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -X "$m" \
-		"http://127.0.0.1:$((BASE + 5 + n))$p" "$@"
-}
-
 for n in 1 2 3; do write_conf "$n"; done
-"$BIN/fulcrumd" --check -c "$W/node1.conf" >/dev/null || die "generated config does not load: $("$BIN/fulcrumd" --check -c "$W/node1.conf" 2>&1)"
+cl_check_conf 1
 for n in 1 2 3; do start "$n"; done
 
 # ---- 1. a leader, the seed, one forwarding state everywhere
@@ -225,20 +105,10 @@ fi
 # ---- 3. kill -9 the leader
 OLDTERM=$(st "$L" term)
 LASTREV=$(st "$L" revision)
-kill -KILL "${PID[$L]}"
-wait "${PID[$L]}" 2>/dev/null
-unset "PID[$L]"
+kill9 "$L"
 SURV=()
 for n in 1 2 3; do [ "$n" != "$L" ] && SURV+=("$n"); done
-NL=""
-t=300
-while [ "$t" -gt 0 ]; do
-	NL=$(agreed_leader "${SURV[@]}")
-	[ -n "$NL" ] && [ "$NL" != "$L" ] && [ "$(st "$NL" term)" -gt "$OLDTERM" ] && break
-	NL=""
-	sleep 0.1
-	t=$((t - 1))
-done
+NL=$(wait_new_leader 30 "$L" "$OLDTERM" "${SURV[@]}")
 [ -n "$NL" ] || die "no new leader among nodes ${SURV[*]} within 30 s of killing node $L"
 pass "kill -9 of leader $L: node $NL leads in term $(st "$NL" term) (was $OLDTERM)"
 if [ "$API" = 1 ]; then
@@ -257,7 +127,6 @@ read -r REV3 DIG3 <<<"$(wait_step 30 $((LASTREV + 1)) "${SURV[@]}")"
 	fail "survivors did not reach one revision and digest"
 
 # ---- 4. restart the killed node: it catches up
-rm -f "$W/s$L"
 start "$L"
 read -r REV4 DIG4 <<<"$(wait_step 45 "${REV3:-1}" 1 2 3)"
 if [ -n "${REV4:-}" ] && [ "$REV4" -ge "${REV3:-0}" ]; then
@@ -271,25 +140,5 @@ grep -q 'restored from a snapshot' "$W/log$L" && pass "node $L restored its own 
 	info "leadership still settling after the restart"
 
 # ---- 5. clean stop: SIGTERM, final sync, exit 0 (under ASan also: no leak, no error)
-for n in 1 2 3; do kill -TERM "${PID[$n]}" 2>/dev/null; done
-stopfails=$FAILS
-for n in 1 2 3; do
-	timeout 20 tail --pid="${PID[$n]}" -f /dev/null 2>/dev/null
-	if kill -0 "${PID[$n]}" 2>/dev/null; then
-		fail "node $n did not stop within 20 s of SIGTERM"
-		continue
-	fi
-	wait "${PID[$n]}"
-	rc=$?
-	unset "PID[$n]"
-	[ "$rc" = 0 ] || fail "node $n exited with status $rc on SIGTERM"
-done
-[ "$FAILS" = "$stopfails" ] && pass "all 3 nodes stopped cleanly on SIGTERM (exit 0)"
-
-if [ "$FAILS" -ne 0 ]; then
-	show_logs
-	echo "$FAILS check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
-exit 0
+cl_stop_all
+cl_finish

@@ -260,6 +260,28 @@ static void test_membership_learner_promote_remove(void **state)
 	h_free(&h);
 }
 
+/* A learner that has never answered cannot be promoted: it would raise the quorum uselessly. */
+static void test_promote_needs_caught_up_learner(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	h_init(&h, 4, 3, NULL);
+	int l = elect(&h);
+	struct raft *lr = h.nodes[l].r;
+
+	h_isolate(&h, 4, true);
+	assert_int_equal(raft_propose_conf(lr, RAFT_CONF_ADD_LEARNER, 4, NULL), 0);
+	h_tick(&h, 2 * h.cfg.heartbeat_ticks);
+	assert_int_equal(h_status(&h, 3).conf.n_learners, 0); /* it heard nothing */
+	assert_int_equal(raft_propose_conf(lr, RAFT_CONF_PROMOTE, 4, NULL), -EINPROGRESS);
+	h_isolate(&h, 4, false);
+	h_tick(&h, 4 * h.cfg.heartbeat_ticks);
+	assert_int_equal(h_status(&h, 3).commit, h_status(&h, (size_t)l).commit);
+	assert_int_equal(raft_propose_conf(lr, RAFT_CONF_PROMOTE, 4, NULL), 0);
+	h_free(&h);
+}
+
 static void test_conf_codec(void **state)
 {
 	struct raft_conf c = {0}, d;
@@ -293,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_read_index),
 		cmocka_unit_test(test_snapshot_catches_up_follower),
 		cmocka_unit_test(test_membership_learner_promote_remove),
+		cmocka_unit_test(test_promote_needs_caught_up_learner),
 		cmocka_unit_test(test_conf_codec),
 	};
 

@@ -89,9 +89,10 @@ if [ ! -x "$CLIENT" ]; then
 		die "cannot build tools/bench/bench_regclient.c"
 fi
 
-# Ports: a random block, so a `make run` cluster, the e2e tests of another
-# checkout and a packaged etcd on 2379/2380 do not collide with us.
-BASE=$((40000 + (RANDOM % 2000) * 10))
+# Ports: a random block above the kernel's ephemeral range (32768-60999 on
+# Debian), so outgoing connections, a `make run` cluster, the e2e tests
+# (10000-32709) and a packaged etcd on 2379/2380 do not collide with us.
+BASE=$((61000 + (RANDOM % 390) * 10))
 TOKEN=bench-cluster-admin-token-0123
 fraft() { echo $((BASE + $1)); }
 fapi() { echo $((BASE + 5 + $1)); }
