@@ -21,6 +21,7 @@
 #include "dataplane/addr.h"
 #include "dataplane/dpdk_dp.h"
 #include "dataplane/fwd.h"
+#include "dataplane/hash.h"
 #include "dataplane/pkt.h"
 
 /* The control loop's tick: drains the control ring and runs the ARP timers. */
@@ -33,6 +34,7 @@
  * then lags the applied revision by at most this much.
  */
 #define REBUILD_MIN_NS (50 * 1000000ull)
+#define NEIGH_TICK_NS (50 * 1000000ull)
 #define CONTROL_POLL_MAX 256
 #define NEIGH_CAPACITY 4096
 #define STATUS_EVERY_NS 100000000ull /* --status-file refresh */
@@ -73,6 +75,8 @@ struct app {
 	size_t n_csvc;
 	struct carry_be *cbe;
 	size_t n_cbe;
+	uint32_t *cbe_idx; /* open addressing over cbe[]: index + 1, 0 = empty */
+	size_t cbe_mask;
 	/* cluster mode (cfg.cluster.enabled): forwarding state from the replicated state */
 	struct cluster *cluster;
 	struct api *api;
@@ -81,6 +85,7 @@ struct app {
 	const char *status_file;
 	uint64_t last_status;
 	uint64_t last_applied_rebuild; /* mono ns of the last rebuild for a new revision */
+	uint64_t last_neigh_tick;
 };
 
 static uint64_t mono_ns(void)
@@ -366,15 +371,56 @@ static struct carry_svc *carry_svc_find(struct app *app, const struct fwd_servic
 	return &n[app->n_csvc++];
 }
 
+static uint32_t carry_be_hash(const struct addr *vip, uint16_t port, uint8_t proto, uint32_t uid)
+{
+	return (uint32_t)hash_bytes(vip, sizeof(*vip),
+				    (uint64_t)uid << 24 | (uint64_t)port << 8 | proto);
+}
+
+/* (Re)build the index with room for twice the entries: lookups stay O(1). */
+static int carry_be_reindex(struct app *app, size_t want)
+{
+	size_t size = 64;
+
+	while (size < 2 * want)
+		size <<= 1;
+	uint32_t *idx = calloc(size, sizeof(*idx));
+	if (idx == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < app->n_cbe; i++) {
+		const struct carry_be *c = &app->cbe[i];
+		size_t k = carry_be_hash(&c->vip, c->port, c->proto, c->uid) & (size - 1);
+		while (idx[k] != 0)
+			k = (k + 1) & (size - 1);
+		idx[k] = (uint32_t)i + 1;
+	}
+	free(app->cbe_idx);
+	app->cbe_idx = idx;
+	app->cbe_mask = size - 1;
+	return 0;
+}
+
+/*
+ * The carried totals of one backend, found by identity through a hash index
+ * (a state can hold tens of thousands of backends, and every rebuild looks
+ * each of them up).
+ */
 static struct carry_be *carry_be_find(struct app *app, const struct fwd_service *s,
 				      const struct fwd_backend *b, int add)
 {
-	for (size_t i = 0; i < app->n_cbe; i++)
-		if (app->cbe[i].uid == b->uid &&
-		    key_eq(&app->cbe[i].vip, app->cbe[i].port, app->cbe[i].proto, &s->vip, s->port,
-			   s->proto))
-			return &app->cbe[i];
+	if (app->cbe_idx != NULL) {
+		size_t k = carry_be_hash(&s->vip, s->port, s->proto, b->uid) & app->cbe_mask;
+		for (; app->cbe_idx[k] != 0; k = (k + 1) & app->cbe_mask) {
+			struct carry_be *c = &app->cbe[app->cbe_idx[k] - 1];
+			if (c->uid == b->uid &&
+			    key_eq(&c->vip, c->port, c->proto, &s->vip, s->port, s->proto))
+				return c;
+		}
+	}
 	if (!add)
+		return NULL;
+	if ((app->n_cbe + 1) * 2 > app->cbe_mask + 1 &&
+	    carry_be_reindex(app, app->n_cbe + 1) != 0)
 		return NULL;
 	struct carry_be *n = realloc(app->cbe, (app->n_cbe + 1) * sizeof(*n));
 	if (n == NULL)
@@ -385,6 +431,10 @@ static struct carry_be *carry_be_find(struct app *app, const struct fwd_service 
 	n[app->n_cbe].port = s->port;
 	n[app->n_cbe].proto = s->proto;
 	n[app->n_cbe].uid = b->uid;
+	size_t k = carry_be_hash(&s->vip, s->port, s->proto, b->uid) & app->cbe_mask;
+	while (app->cbe_idx[k] != 0)
+		k = (k + 1) & app->cbe_mask;
+	app->cbe_idx[k] = (uint32_t)app->n_cbe + 1;
 	return &n[app->n_cbe++];
 }
 
@@ -704,7 +754,16 @@ static void on_tick(evutil_socket_t fd, short what, void *ctx)
 
 	dpdk_control_poll(app->dp, CONTROL_POLL_MAX, control_packet, app);
 	uint64_t now = mono_ns();
-	int lost = neigh_tick(app->neigh, now, send_arp_request, app);
+	/*
+	 * The neighbour table is scanned whole; every 5 ms tick that cost a
+	 * fifth of a core with thousands of backends. ARP retries and aging are
+	 * in hundreds of ms and seconds, so 50 ms is plenty.
+	 */
+	int lost = 0;
+	if (now - app->last_neigh_tick >= NEIGH_TICK_NS) {
+		app->last_neigh_tick = now;
+		lost = neigh_tick(app->neigh, now, send_arp_request, app);
+	}
 	if (lost > 0) {
 		log_warn("%d neighbour(s) stopped answering ARP; their packets are dropped until "
 			 "they answer",
@@ -1029,6 +1088,7 @@ out_eal:
 	config_free(&app.cfg);
 	free(app.csvc);
 	free(app.cbe);
+	free(app.cbe_idx);
 	log_info("stopped (exit %d)", app.exit_code);
 	return app.exit_code;
 }

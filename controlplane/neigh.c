@@ -204,12 +204,18 @@ int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n
 			return -EINVAL;
 	for (uint32_t i = 0; i <= t->mask; i++)
 		t->slots[i].wanted = 0;
+	int full = 0; /* nothing left to evict: later inserts cannot succeed either */
 	for (uint32_t i = 0; i < n; i++) {
 		struct neigh_slot *s = neigh_find(t, &addrs[i]);
 		if (s == NULL) {
 			s = neigh_insert(t, &addrs[i]);
-			if (s == NULL && neigh_evict_unwanted(t) == 0)
-				s = neigh_insert(t, &addrs[i]);
+			if (s == NULL && !full) {
+				/* an eviction scans the whole table: once it fails, stop trying */
+				if (neigh_evict_unwanted(t) == 0)
+					s = neigh_insert(t, &addrs[i]);
+				else
+					full = 1;
+			}
 			if (s == NULL) {
 				rc = -ENOSPC;
 				continue;

@@ -204,13 +204,6 @@ static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err
 				 s->port, ba);
 			return -EINVAL;
 		}
-		for (uint32_t j = 0; j < i; j++) {
-			if (s->backends[j].uid == b->uid) {
-				snprintf(err, errlen, "service %s:%u: backend %s: duplicate uid %u",
-					 vip, s->port, ba, b->uid);
-				return -EINVAL;
-			}
-		}
 	}
 	return 0;
 }
@@ -246,6 +239,18 @@ static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_s
 	}
 	/* Sorted by uid for the flow revalidation search; Maglev sorts by identity itself. */
 	qsort(svc->backends, svc->n_backends, sizeof(*svc->backends), fwd_backend_cmp_uid);
+	/* Duplicate uids sit next to each other once sorted: O(n log n), not O(n^2). */
+	for (uint32_t i = 1; i < svc->n_backends; i++) {
+		if (svc->backends[i].uid == svc->backends[i - 1].uid) {
+			char ba[ADDR_STRLEN];
+			addr_format(&s->vip, vip, sizeof(vip));
+			addr_format(&svc->backends[i].addr, ba, sizeof(ba));
+			snprintf(err, errlen, "service %s:%u: backend %s: duplicate uid %u", vip,
+				 s->port, ba, svc->backends[i].uid);
+			free(mb);
+			return -EINVAL;
+		}
+	}
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		mb[i].addr = svc->backends[i].addr;
 		mb[i].port = svc->backends[i].port;

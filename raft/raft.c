@@ -262,7 +262,13 @@ int raft_propose(struct raft *r, const void *data, uint32_t len, uint64_t *index
 		return rc;
 	if (index)
 		*index = raft_log_last_index(&r->log);
-	raft_bcast_append(r);
+	/*
+	 * Not sent yet: raft_ready sends everything proposed since the last
+	 * batch in one APPEND per follower (batching on the wire, as group
+	 * commit batches on disk). Messages only leave through raft_ready, so
+	 * nothing observable changes but the number of messages.
+	 */
+	r->bcast_pending = true;
 	return 0;
 }
 
@@ -276,6 +282,11 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
 
 	if (r->ready_out)
 		return -EBUSY;
+	if (r->bcast_pending) {
+		r->bcast_pending = false;
+		if (r->role == RAFT_LEADER)
+			raft_bcast_append(r);
+	}
 	if (!hs_changed && !r->snap_unsent_ready && r->stable >= last && r->applying >= upto && !r->n_msgs &&
 	    !r->n_reads)
 		return 0;

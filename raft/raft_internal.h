@@ -66,6 +66,7 @@ struct raft {
 
 	struct raft_snapshot snap;  /* latest snapshot (ours or received) */
 	bool snap_unsent_ready;     /* a received snapshot not yet handed out in a ready */
+	bool bcast_pending;         /* proposals since the last ready: append them in one go */
 
 	struct raft_progress *prs;
 	size_t n_prs;

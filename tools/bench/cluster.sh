@@ -231,10 +231,10 @@ echo "request body: fulcrum registration $BODY_LEN bytes; etcd value = the same 
 
 # ---------------------------------------------------------------- 1. writes/s
 PER_SVC=4000
-# Services per wrk thread: enough for 2500 registrations/s per thread; a
+# Services per wrk thread: enough for 8000 registrations/s per thread; a
 # service holds at most 4096 backends. The runs' services are deleted after
 # each run, so every run starts from the same (empty) state.
-KSVC=$(((DUR * 2500 + PER_SVC - 1) / PER_SVC))
+KSVC=$(((DUR * 8000 + PER_SVC - 1) / PER_SVC))
 
 # run_wrk SYSTEM CONNS TAG: appends "rps p50_ms p99_ms errors" to $W/res_SYSTEM_CONNS
 run_wrk() {
