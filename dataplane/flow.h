@@ -176,6 +176,16 @@ void flow_timeouts_default(struct flow_timeouts *to);
 uint64_t flow_hash(const struct flow_key *k);
 
 /*
+ * flow_hash of the IPv4 key {src4, dst4, sport, dport, proto} (ports in host
+ * order), computed from the values rather than from a key in memory: the
+ * forwarding fast path calls it on packet bytes, because reading a key it has
+ * just written field by field stalls on store-to-load forwarding. Identical
+ * to flow_hash of that key. Pure; any thread.
+ */
+uint64_t flow_hash_v4(const uint8_t src4[4], const uint8_t dst4[4], uint16_t sport,
+		      uint16_t dport, uint8_t proto);
+
+/*
  * Allocate a table for exactly `capacity` flows (1..FLOW_CAPACITY_MAX), memory
  * 64-byte aligned (arrays over 2 MB: 2 MB aligned and offered to transparent
  * huge pages, which saves a TLB miss per packet) and touched up front (no page

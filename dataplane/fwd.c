@@ -602,16 +602,17 @@ fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt 
 	}
 	fwd_key_fast(&p->key, b->data, &p->fast);
 	p->tcp_flags = p->fast.tcp_flags;
-	if (!p->fast.v6) {
-		const uint8_t *l4 = b->data + p->fast.l4_off;
-		p->svc = fwd_lookup_service_v4(st, b->data + p->fast.l3_off + 16, pkt_get16(l4 + 2),
-					       p->fast.l4_proto);
-	} else {
+	const uint8_t *ip = b->data + p->fast.l3_off, *l4 = b->data + p->fast.l4_off;
+	if (!p->fast.v6)
+		p->svc = fwd_lookup_service_v4(st, ip + 16, pkt_get16(l4 + 2), p->fast.l4_proto);
+	else
 		p->svc = fwd_lookup_service(st, &p->key.dst, p->key.dport, p->key.proto);
-	}
 	if (__builtin_expect(p->svc != FWD_NONE, 1) || fwd_is_node(st, &p->key.dst)) {
 		p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
-		p->hash = flow_hash(&p->key);
+		/* from the packet too (see fwd_lookup_service_v4); equals flow_hash(&p->key) */
+		p->hash = !p->fast.v6 ? flow_hash_v4(ip + 12, ip + 16, pkt_get16(l4), pkt_get16(l4 + 2),
+						     p->fast.l4_proto)
+				      : flow_hash(&p->key);
 		return;
 	}
 	/* What fwd_classify_slow concludes for unfragmented TCP/UDP to neither. */

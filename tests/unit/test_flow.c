@@ -1827,10 +1827,34 @@ static void test_hit_writes_nothing(void **state)
 	free(snap);
 }
 
+/* flow_hash_v4 from values equals flow_hash of the key in memory. */
+static void test_hash_v4_from_values(void **state)
+{
+	uint64_t seed = 77;
+
+	(void)state;
+	for (int n = 0; n < 20000; n++) {
+		struct flow_key k;
+		uint8_t s4[4], d4[4];
+		uint64_t r = tu_rand(&seed);
+
+		memcpy(s4, &r, 4);
+		memcpy(d4, (uint8_t *)&r + 4, 4);
+		memset(&k, 0, sizeof(k));
+		addr_set_v4(&k.src, s4);
+		addr_set_v4(&k.dst, d4);
+		k.sport = (uint16_t)tu_rand(&seed);
+		k.dport = (uint16_t)tu_rand(&seed);
+		k.proto = n % 2 ? 6 : 17;
+		assert_true(flow_hash_v4(s4, d4, k.sport, k.dport, k.proto) == flow_hash(&k));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_args),
+	    cmocka_unit_test(test_hash_v4_from_values),
+		cmocka_unit_test(test_create_args),
 	    cmocka_unit_test(test_insert_lookup_v4),
 	    cmocka_unit_test(test_insert_lookup_v6),
 	    cmocka_unit_test(test_many_mixed),
