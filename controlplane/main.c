@@ -39,14 +39,11 @@
 #define NEIGH_CAPACITY 4096
 #define STATUS_EVERY_NS 100000000ull /* --status-file refresh */
 
-/* Counters of states already retired, so that SIGUSR1 shows totals since start. */
-struct carry_svc {
-	struct addr vip;
-	uint16_t port;
-	uint8_t proto;
-	struct fwd_counter c;
-};
-
+/*
+ * Counters of states already retired, so that SIGUSR1 shows totals since
+ * start: one entry per service (uid 0: backend uids are never 0) and per
+ * backend, found by identity through one hash index.
+ */
 struct carry_be {
 	struct addr vip;
 	uint16_t port;
@@ -71,8 +68,6 @@ struct app {
 	uint32_t stats_interval_s;
 	uint64_t arp_learned;
 	uint64_t control_other;
-	struct carry_svc *csvc;
-	size_t n_csvc;
 	struct carry_be *cbe;
 	size_t n_cbe;
 	uint32_t *cbe_idx; /* open addressing over cbe[]: index + 1, 0 = empty */
@@ -352,29 +347,20 @@ static void counter_add(struct fwd_counter *to, const struct fwd_counter *c)
 	to->reply_bytes += c->reply_bytes;
 }
 
-static struct carry_svc *carry_svc_find(struct app *app, const struct fwd_service *s, int add)
-{
-	for (size_t i = 0; i < app->n_csvc; i++)
-		if (key_eq(&app->csvc[i].vip, app->csvc[i].port, app->csvc[i].proto, &s->vip, s->port,
-			   s->proto))
-			return &app->csvc[i];
-	if (!add)
-		return NULL;
-	struct carry_svc *n = realloc(app->csvc, (app->n_csvc + 1) * sizeof(*n));
-	if (n == NULL)
-		return NULL;
-	app->csvc = n;
-	memset(&n[app->n_csvc], 0, sizeof(*n));
-	n[app->n_csvc].vip = s->vip;
-	n[app->n_csvc].port = s->port;
-	n[app->n_csvc].proto = s->proto;
-	return &n[app->n_csvc++];
-}
-
 static uint32_t carry_be_hash(const struct addr *vip, uint16_t port, uint8_t proto, uint32_t uid)
 {
 	return (uint32_t)hash_bytes(vip, sizeof(*vip),
 				    (uint64_t)uid << 24 | (uint64_t)port << 8 | proto);
+}
+
+static void carry_index_put(struct app *app, size_t i)
+{
+	const struct carry_be *c = &app->cbe[i];
+	size_t k = carry_be_hash(&c->vip, c->port, c->proto, c->uid) & app->cbe_mask;
+
+	while (app->cbe_idx[k] != 0)
+		k = (k + 1) & app->cbe_mask;
+	app->cbe_idx[k] = (uint32_t)i + 1;
 }
 
 /* (Re)build the index with room for twice the entries: lookups stay O(1). */
@@ -387,32 +373,27 @@ static int carry_be_reindex(struct app *app, size_t want)
 	uint32_t *idx = calloc(size, sizeof(*idx));
 	if (idx == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < app->n_cbe; i++) {
-		const struct carry_be *c = &app->cbe[i];
-		size_t k = carry_be_hash(&c->vip, c->port, c->proto, c->uid) & (size - 1);
-		while (idx[k] != 0)
-			k = (k + 1) & (size - 1);
-		idx[k] = (uint32_t)i + 1;
-	}
 	free(app->cbe_idx);
 	app->cbe_idx = idx;
 	app->cbe_mask = size - 1;
+	for (size_t i = 0; i < app->n_cbe; i++)
+		carry_index_put(app, i);
 	return 0;
 }
 
 /*
- * The carried totals of one backend, found by identity through a hash index
- * (a state can hold tens of thousands of backends, and every rebuild looks
- * each of them up).
+ * The carried totals of service s (uid 0) or of one of its backends (its uid),
+ * found by identity: a state can hold tens of thousands of backends, and
+ * every rebuild looks each of them up.
  */
-static struct carry_be *carry_be_find(struct app *app, const struct fwd_service *s,
-				      const struct fwd_backend *b, int add)
+static struct carry_be *carry_find(struct app *app, const struct fwd_service *s, uint32_t uid,
+				   int add)
 {
 	if (app->cbe_idx != NULL) {
-		size_t k = carry_be_hash(&s->vip, s->port, s->proto, b->uid) & app->cbe_mask;
+		size_t k = carry_be_hash(&s->vip, s->port, s->proto, uid) & app->cbe_mask;
 		for (; app->cbe_idx[k] != 0; k = (k + 1) & app->cbe_mask) {
 			struct carry_be *c = &app->cbe[app->cbe_idx[k] - 1];
-			if (c->uid == b->uid &&
+			if (c->uid == uid &&
 			    key_eq(&c->vip, c->port, c->proto, &s->vip, s->port, s->proto))
 				return c;
 		}
@@ -430,11 +411,8 @@ static struct carry_be *carry_be_find(struct app *app, const struct fwd_service 
 	n[app->n_cbe].vip = s->vip;
 	n[app->n_cbe].port = s->port;
 	n[app->n_cbe].proto = s->proto;
-	n[app->n_cbe].uid = b->uid;
-	size_t k = carry_be_hash(&s->vip, s->port, s->proto, b->uid) & app->cbe_mask;
-	while (app->cbe_idx[k] != 0)
-		k = (k + 1) & app->cbe_mask;
-	app->cbe_idx[k] = (uint32_t)app->n_cbe + 1;
+	n[app->n_cbe].uid = uid;
+	carry_index_put(app, app->n_cbe);
 	return &n[app->n_cbe++];
 }
 
@@ -446,12 +424,12 @@ static void retire_state(void *ctx, const struct fwd_state *old)
 	for (uint32_t i = 0; i < old->n_services; i++) {
 		const struct fwd_service *s = &old->services[i];
 		struct fwd_counter c;
-		struct carry_svc *cs = carry_svc_find(app, s, 1);
+		struct carry_be *cs = carry_find(app, s, 0, 1);
 		fwd_counter_sum(old, s->counter, &c);
 		if (cs != NULL)
 			counter_add(&cs->c, &c);
 		for (uint32_t j = 0; j < s->n_backends; j++) {
-			struct carry_be *cb = carry_be_find(app, s, &s->backends[j], 1);
+			struct carry_be *cb = carry_find(app, s, s->backends[j].uid, 1);
 			fwd_counter_sum(old, s->backends[j].counter, &c);
 			if (cb != NULL)
 				counter_add(&cb->c, &c);
@@ -591,7 +569,7 @@ static void print_stats(struct app *app)
 		const struct fwd_service *s = &st->services[i];
 		struct fwd_counter c;
 		fwd_counter_sum(st, s->counter, &c);
-		struct carry_svc *cs = carry_svc_find(app, s, 0);
+		struct carry_be *cs = carry_find(app, s, 0, 0);
 		if (cs != NULL)
 			counter_add(&c, &cs->c);
 		fprintf(stderr,
@@ -603,7 +581,7 @@ static void print_stats(struct app *app)
 		for (uint32_t j = 0; j < s->n_backends; j++) {
 			const struct fwd_backend *be = &s->backends[j];
 			fwd_counter_sum(st, be->counter, &c);
-			struct carry_be *cb = carry_be_find(app, s, be, 0);
+			struct carry_be *cb = carry_find(app, s, be->uid, 0);
 			if (cb != NULL)
 				counter_add(&c, &cb->c);
 			fprintf(stderr,
@@ -1086,7 +1064,6 @@ out_eal:
 	dpdk_eal_cleanup();
 	close(sfd);
 	config_free(&app.cfg);
-	free(app.csvc);
 	free(app.cbe);
 	free(app.cbe_idx);
 	log_info("stopped (exit %d)", app.exit_code);

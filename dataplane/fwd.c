@@ -697,12 +697,6 @@ static int fwd_echo(const struct fwd_state *st, struct fwd_worker *w, struct rw_
 	return FWD_REPLY;
 }
 
-/* Pick a backend for a new flow; FWD_NONE if the service has none. */
-static inline uint32_t fwd_pick(const struct fwd_service *svc, uint64_t hash)
-{
-	return maglev_lookup(&svc->table, hash);
-}
-
 /* Give a new nat flow its SNAT port and reverse key. Returns 0 or a drop reason + 1. */
 static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
 			      struct flow_entry *e, const struct fwd_backend *be)
@@ -781,8 +775,9 @@ fwd_new_flow(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_
 	const struct flow_key *k = &p->key;
 	struct flow_entry *e;
 
-	*bi = fwd_pick(svc, fwd_flow_hash(st->hash_seed, &k->src, &k->dst, k->sport, k->dport,
-					  k->proto));
+	/* New flow: the cluster-wide hash, so every node picks the same backend. */
+	*bi = maglev_lookup(&svc->table, fwd_flow_hash(st->hash_seed, &k->src, &k->dst, k->sport,
+							  k->dport, k->proto));
 	if (*bi == MAGLEV_NONE) {
 		fwd_drop(w, res, FWD_DROP_NO_BACKEND);
 		return NULL;
