@@ -49,7 +49,7 @@ _Static_assert(sizeof(struct flow_key) == 48,
 	       "flow_key has no implicit padding (key_eq: 3 x 16 bytes)");
 _Static_assert(offsetof(struct flow_key, sport) == 40, "flow_hash loads sport..pad as one word");
 _Static_assert(sizeof(struct flow_entry) == 128, "flow_entry is two cache lines");
-_Static_assert(offsetof(struct flow_entry, state_gen) == 64, "line 0 holds the per-hit fields");
+_Static_assert(offsetof(struct flow_entry, svc_idx) == 64, "line 0 holds the per-hit fields");
 
 enum release_why {
 	REL_REMOVE,
@@ -751,10 +751,26 @@ void flow_prefetch(const struct flow_table *t, uint64_t hash)
 	__builtin_prefetch(&t->bkt[first_bucket(t, hash)], 0, 3);
 }
 
-static inline void prefetch_entry(const struct flow_entry *e)
+/*
+ * A forward hit needs line 0 only (see struct flow_entry); a reply (reverse
+ * key) reads the nat mapping in line 1 as well.
+ */
+static inline void prefetch_entry(const struct flow_entry *e, uint32_t ref)
 {
 	__builtin_prefetch(e, 1, 3);
-	__builtin_prefetch((const char *)e + 64, 1, 3);
+	if (ref & REF_REV)
+		__builtin_prefetch((const char *)e + 64, 1, 3);
+}
+
+void flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole)
+{
+	const struct flow_bucket *b = &t->bkt[first_bucket(t, hash)];
+	unsigned m = sig_mask(b, signature(hash));
+
+	if (m) {
+		uint32_t ref = b->ref[__builtin_ctz(m)];
+		prefetch_entry(&t->ent[ref & REF_IDX], whole ? ref | REF_REV : ref);
+	}
 }
 
 /* The result of a found ref: NULL (and released) when expired. */
@@ -807,7 +823,7 @@ static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const k
 		cand[i] = NIL;
 		if (m) {
 			cand[i] = b->ref[__builtin_ctz(m)];
-			prefetch_entry(&t->ent[cand[i] & REF_IDX]);
+			prefetch_entry(&t->ent[cand[i] & REF_IDX], cand[i]);
 		}
 	}
 	for (unsigned i = 0; i < n; i++) {

@@ -27,9 +27,11 @@
  * bytes (two lines, 128-aligned so the adjacent-line prefetcher fetches the
  * pair): the forward key alone is 48 bytes because struct addr carries family
  * and padding, and a hit needs key, last_seen, state, the backend cache and
- * the NAT mapping; 64 bytes cannot hold that. Line 0 holds what every hit
- * reads and writes; line 1 the backend cache, the NAT mapping and the reverse
- * key. Both lines are prefetched together (flow_lookup_burst).
+ * the NAT mapping; 64 bytes cannot hold that. Line 0 holds all that a hit on
+ * a forward key reads and writes (key, last_seen, TCP state, the backend
+ * cache and its generation), so a dsr packet costs one entry line; line 1
+ * the NAT mapping, the reverse key and the table's links, read for nat
+ * packets and replies. flow_prefetch_entry loads line 1 only when asked.
  */
 
 /* Largest accepted capacity (entries). */
@@ -105,21 +107,23 @@ enum flow_flag {
  * compares them). key, flags and tbl_* belong to the table: read-only.
  */
 struct flow_entry {
-	/* line 0: read and written on every hit */
+	/*
+	 * line 0: everything a hit of an established flow reads or writes
+	 * (dsr never touches line 1; nat reads its mapping there)
+	 */
 	struct flow_key key;  /* forward key (dst = VIP) */
 	uint64_t last_seen;   /* ns, the `now` of the last packet */
-	uint32_t backend_idx; /* cached backend, valid while state_gen matches */
+	uint32_t state_gen;   /* forwarding-state generation backend_idx was chosen in */
+	uint16_t backend_idx; /* cached backend, valid while state_gen matches (fwd: < 65536) */
 	uint8_t tcp_state;    /* enum flow_tcp_state */
 	uint8_t flags;	      /* enum flow_flag */
-	uint16_t snat_port;   /* nat: our source port towards the backend */
 	/* line 1 */
-	uint32_t state_gen;    /* forwarding-state generation backend_idx was chosen in */
-	uint32_t backend_uid;  /* stable identity of the backend (fwd revalidates by it) */
 	uint32_t svc_idx;      /* service index in that state */
+	uint32_t backend_uid;  /* stable identity of the backend (fwd revalidates by it) */
 	struct addr snat_addr; /* nat: our source address towards the backend */
 	struct addr rev_src;   /* nat: source of replies (the backend address) */
+	uint16_t snat_port;    /* nat: our source port towards the backend */
 	uint16_t rev_sport;    /* nat: source port of replies (the backend port) */
-	uint16_t spare;
 	uint32_t tbl_prev; /* owned by the table */
 	uint32_t tbl_next; /* owned by the table */
 } __attribute__((aligned(64)));
@@ -211,6 +215,15 @@ void flow_set_evict_established(struct flow_table *t, int enable);
 
 /* Start loading the key's first bucket into the cache (burst stage 1). */
 void flow_prefetch(const struct flow_table *t, uint64_t hash);
+
+/*
+ * Burst stage 2, once the bucket had time to arrive: read the key's first
+ * bucket and start loading the entry its signature points to, line 0 (all
+ * a forward hit reads), and line 1 too when `whole` (the caller will read
+ * the nat mapping) or when the slot is a reverse key. Changes nothing; a
+ * later flow_lookup then finds both lines in the cache.
+ */
+void flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole);
 
 /*
  * Find the live entry holding `key` as forward or as reverse key; *dir (if not

@@ -212,6 +212,11 @@ static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err
 			 s->port);
 		return -EINVAL;
 	}
+	if (s->n_backends > FWD_MAX_BACKENDS) {
+		snprintf(err, errlen, "service %s:%u: %u backends (at most %u)", vip, s->port,
+			 s->n_backends, FWD_MAX_BACKENDS);
+		return -EINVAL;
+	}
 	if (s->n_backends > 0 && s->backends == NULL) {
 		snprintf(err, errlen, "service %s:%u: backends missing", vip, s->port);
 		return -EINVAL;
@@ -460,13 +465,10 @@ void fwd_flow_release(void *worker, const struct flow_entry *e)
 struct fwd_pkt {
 	struct flow_key key;
 	uint64_t hash;
-	struct flow_entry *e; /* looked up ahead (burst), valid when looked == 1 */
 	uint32_t svc;
 	struct pkt_fast fast; /* valid when fast_ok */
 	uint8_t kind;	      /* enum fwd_kind */
 	uint8_t drop;
-	uint8_t looked;
-	uint8_t dir;
 	uint8_t fast_ok;
 	uint8_t tcp_flags;
 };
@@ -593,8 +595,6 @@ fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt 
 {
 	p->kind = FWD_K_DROP;
 	p->svc = FWD_NONE;
-	p->looked = 0;
-	p->dir = FLOW_DIR_FWD;
 	p->fast_ok = (uint8_t)pkt_fast_check(b->data, b->len, &p->fast);
 	if (__builtin_expect(!p->fast_ok, 0)) {
 		fwd_classify_slow(st, b, p);
@@ -719,9 +719,6 @@ static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
 		(void)snat_free(pool, port);
 		return FWD_DROP_NAT_CONFLICT + 1;
 	}
-	/* A reply later in this burst must not trust its early miss (fwd_burst). */
-	w->last_rev_hash = rh;
-	w->rev_inserts++;
 	return 0;
 }
 
@@ -754,10 +751,9 @@ fwd_revalidate(const struct fwd_state *st, struct fwd_worker *w, const struct fw
 	*bi = fwd_backend_by_uid(svc, e->backend_uid);
 	if (*bi == FWD_NONE) {
 		flow_remove(w->flows, e);
-		w->table_changes++;
 		return NULL;
 	}
-	e->backend_idx = *bi;
+	e->backend_idx = (uint16_t)*bi;
 	e->svc_idx = si;
 	e->state_gen = st->gen;
 	return e;
@@ -782,13 +778,12 @@ fwd_new_flow(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_
 		fwd_drop(w, res, FWD_DROP_NO_BACKEND);
 		return NULL;
 	}
-	w->table_changes++; /* an insert may evict: earlier burst lookups go stale */
 	e = flow_insert(w->flows, k, p->hash, now);
 	if (e == NULL) {
 		fwd_drop(w, res, FWD_DROP_FLOW_TABLE_FULL);
 		return NULL;
 	}
-	e->backend_idx = *bi;
+	e->backend_idx = (uint16_t)*bi;
 	e->backend_uid = svc->backends[*bi].uid;
 	e->svc_idx = p->svc;
 	e->state_gen = st->gen;
@@ -830,17 +825,24 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 	uint32_t bi = FWD_NONE;
 	int created = 0;
 
+	int dir = FLOW_DIR_FWD;
+
 	res->svc = p->svc;
-	if (p->looked)
-		e = p->e;
-	else
-		e = flow_lookup(w->flows, &p->key, p->hash, now, NULL);
+	e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
 	if (__builtin_expect(e != NULL, 1)) {
-		/* Bounds checked too: a generation could repeat after 2^32 states. */
-		if (__builtin_expect(e->state_gen == st->gen && e->svc_idx == p->svc &&
+		/*
+		 * Only line 0 of the entry is read here. A generation set in this
+		 * state for this key implies this service (the key holds the VIP,
+		 * port and protocol, and the state maps them to one service), so
+		 * svc_idx (line 1) is not compared. Bounds checked too: a generation
+		 * could repeat after 2^32 states.
+		 */
+		if (__builtin_expect(e->state_gen == st->gen && dir == FLOW_DIR_FWD &&
 					     e->backend_idx < svc->n_backends,
 				     1))
 			bi = e->backend_idx;
+		else if (dir != FLOW_DIR_FWD) /* the key is a nat flow's reply key */
+			return fwd_drop(w, res, FWD_DROP_NAT_CONFLICT);
 		else
 			e = fwd_revalidate(st, w, svc, p->svc, e, &bi);
 	}
@@ -882,9 +884,8 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
 		       struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
-	int dir = p->dir;
-	struct flow_entry *e =
-		p->looked ? p->e : flow_lookup(w->flows, &p->key, p->hash, now, &dir);
+	int dir = FLOW_DIR_FWD;
+	struct flow_entry *e = flow_lookup(w->flows, &p->key, p->hash, now, &dir);
 	struct pkt_info pi;
 
 	if (e == NULL || dir != FLOW_DIR_REV)
@@ -973,69 +974,37 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	       uint64_t now, struct fwd_result *res)
 {
 	struct fwd_pkt p[FWD_BURST_MAX];
-	const struct flow_key *keys[FWD_BURST_MAX];
-	uint64_t hashes[FWD_BURST_MAX];
-	struct flow_entry *ents[FWD_BURST_MAX];
-	int dirs[FWD_BURST_MAX];
-	uint8_t map[FWD_BURST_MAX];
-	unsigned m = 0;
 
 	if (n > FWD_BURST_MAX)
 		n = FWD_BURST_MAX;
 	w->rx_pkts += n;
 	/*
-	 * Stage 1: parse and classify every packet of the burst; start loading
-	 * each flow bucket at once, so its miss overlaps the parsing of the next.
+	 * Three stages, so that the two dependent cache misses of each flow
+	 * lookup (its bucket, then its entry) overlap with work on the other
+	 * packets of the burst instead of stalling one packet at a time:
+	 *   1. parse and classify every packet; request its flow bucket;
+	 *   2. read each bucket (it had the rest of stage 1 to arrive) and
+	 *      request the entry its signature points to (line 1 too for nat);
+	 *   3. in order, the full decision, whose flow lookup finds bucket and
+	 *      entry in the cache.
+	 * The lookups themselves happen in stage 3, in packet order, so a packet
+	 * sees every change the packets before it made to the table (a new
+	 * flow's second packet, a nat flow's reply in the same burst): stages 1
+	 * and 2 only load memory.
 	 */
 	for (unsigned i = 0; i < n; i++) {
 		fwd_classify(st, &bufs[i], &p[i]);
-		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE) {
+		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE)
 			flow_prefetch(w->flows, p[i].hash);
-			keys[m] = &p[i].key;
-			hashes[m] = p[i].hash;
-			map[m++] = (uint8_t)i;
-		}
 	}
-	/* Stage 2: all flow lookups with their cache misses overlapped. */
-	if (m > 0)
-		flow_lookup_burst(w->flows, keys, hashes, m, now, ents, dirs);
-	for (unsigned j = 0; j < m; j++) {
-		p[map[j]].e = ents[j];
-		p[map[j]].dir = (uint8_t)dirs[j];
-		p[map[j]].looked = 1;
-	}
-	/*
-	 * Stage 3: decide and rewrite, in order. The early lookups can go stale
-	 * when a packet changes the table: (a) once any entry has left it
-	 * (flow_remove, or an insert or flow_set_reverse that reclaimed room;
-	 * fwd_flow_release counts them all), an early hit may point to a reused
-	 * entry, so every later packet looks up again; (b) an insert alone moves
-	 * no entry, so early hits stay valid, but an early miss may be the flow
-	 * just inserted (two packets of one new flow, or a nat flow's first
-	 * packet and its reply): a miss looks up again when its hash may be one
-	 * of the forward or reverse keys inserted since (a 256-bit filter).
-	 */
-	uint64_t changes = w->table_changes, releases = w->flow_releases;
-	uint64_t inserted[4] = {0, 0, 0, 0};
-	struct fwd_counter *cblk = fwd_counter_of(st, w->id, 0);
 	for (unsigned i = 0; i < n; i++) {
-		struct fwd_pkt *pk = &p[i];
-		if (__builtin_expect(w->table_changes != changes || w->flow_releases != releases, 0) &&
-		    pk->looked) {
-			unsigned h = (unsigned)(pk->hash >> 56);
-			if (w->flow_releases != releases ||
-			    (pk->e == NULL && (inserted[h >> 6] >> (h & 63) & 1)))
-				pk->looked = 0;
-		}
-		uint64_t before = w->table_changes, rev_before = w->rev_inserts;
-		fwd_finish(st, w, cblk, &bufs[i], pk, now, &res[i]);
-		if (w->table_changes != before) {
-			unsigned h = (unsigned)(pk->hash >> 56);
-			inserted[h >> 6] |= 1ull << (h & 63);
-		}
-		if (w->rev_inserts != rev_before) { /* a nat flow's reply key is new too */
-			unsigned h = (unsigned)(w->last_rev_hash >> 56);
-			inserted[h >> 6] |= 1ull << (h & 63);
-		}
+		if (p[i].kind == FWD_K_VIP)
+			flow_prefetch_entry(w->flows, p[i].hash,
+					    st->services[p[i].svc].mode != FWD_MODE_DSR);
+		else if (p[i].kind == FWD_K_REVERSE)
+			flow_prefetch_entry(w->flows, p[i].hash, 1);
 	}
+	struct fwd_counter *cblk = fwd_counter_of(st, w->id, 0);
+	for (unsigned i = 0; i < n; i++)
+		fwd_finish(st, w, cblk, &bufs[i], &p[i], now, &res[i]);
 }

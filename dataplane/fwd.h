@@ -27,6 +27,9 @@ enum fwd_mode {
 	FWD_MODE_TUNNEL = 3, /* IP-in-IPv4 to the backend, outer source = node address */
 };
 
+/* Backends per service: a flow entry caches the index in 16 bits. */
+#define FWD_MAX_BACKENDS 65535u
+
 /* Why a packet was dropped. One counter per reason per worker. */
 #define FWD_DROP_REASONS(X)                                                                        \
 	X(MALFORMED, "malformed")                 /* the parser refused it */                    \
@@ -193,9 +196,6 @@ struct fwd_worker {
 	uint64_t tx_pkts;
 	uint64_t replies;
 	uint64_t to_control;
-	uint64_t table_changes; /* flow inserts and removals made by fwd */
-	uint64_t rev_inserts;   /* nat reverse keys indexed by fwd */
-	uint64_t last_rev_hash; /* flow_hash of the last of them */
 	uint64_t flow_releases; /* entries that left the flow table (fwd_flow_release calls) */
 };
 
@@ -225,8 +225,9 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 
 /*
  * The same for a burst of n packets (n <= FWD_BURST_MAX), in stages that
- * prefetch each packet's flow bucket before any lookup, so that the cache
- * misses of a burst overlap. Equivalent to n calls of fwd_packet in order.
+ * load each packet's flow bucket and entry before the decisions, so that the
+ * cache misses of a burst overlap. Equivalent to n calls of fwd_packet in
+ * order (the decisions and their lookups run in packet order).
  */
 #define FWD_BURST_MAX 64
 void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *bufs,

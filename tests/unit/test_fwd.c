@@ -203,6 +203,12 @@ static void test_build_validation(void **state)
 	fx_spec(&f, 9);
 	assert_null(fwd_state_build(&f.spec, err, sizeof(err)));
 
+	/* a flow entry caches the backend index in 16 bits */
+	fx_spec(&f, FWD_MODE_DSR);
+	f.svc[0].n_backends = FWD_MAX_BACKENDS + 1;
+	assert_null(fwd_state_build(&f.spec, err, sizeof(err)));
+	assert_non_null(strstr(err, "65536 backends (at most 65535)"));
+
 	fx_spec(&f, FWD_MODE_DSR);
 	struct fwd_state *st = fwd_state_build(&f.spec, err, sizeof(err));
 	assert_non_null(st);
@@ -318,6 +324,57 @@ static void test_nat_both_ways(void **state)
 		assert_int_equal(snat_in_use(f->snat4) + snat_in_use(f->snat6), 1);
 		fx_free(f);
 	}
+}
+
+/*
+ * A nat service on the node address itself, on a port inside the SNAT range:
+ * a backend's reply to the flow whose SNAT port equals that service port
+ * classifies as a packet to the service, and its key is the flow's reply
+ * key. It is dropped as a conflict; it must not become a new flow nor touch
+ * the nat flow it collides with.
+ */
+static void test_vip_key_is_reply_key(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(FWD_MODE_NAT, 64, 0, 0);
+	struct fwd_result r;
+	struct pkt_info pi;
+	struct pb_spec s, rep;
+
+	fwd_state_free(f->st);
+	f->svc[1] = f->svc[0];
+	f->svc[1].vip = f->spec.node_v4;
+	f->svc[1].port = 20000;
+	f->spec.n_services = 2;
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	f->snat4 = snat_create(&f->spec.node_v4, 20000, 20000, 1); /* the one port: 20000 */
+	assert_non_null(f->snat4);
+	fwd_worker_init(&f->w, 1, f->flows, f->snat4, NULL);
+
+	client_syn(&s, 1, 40000);
+	assert_int_equal(fx_send(f, &s, SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_int_equal(pi.sport, 20000);
+	const struct fwd_backend *be = &f->st->services[0].backends[r.backend];
+
+	pb_init(&rep, ADDR_V4);
+	rep.src = be->addr;
+	rep.dst = f->spec.node_v4;
+	rep.sport = 8080;
+	rep.dport = 20000;
+	rep.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &rep, SEC + 1, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_NAT_CONFLICT);
+	assert_int_equal(flow_count(f->flows), 1);
+
+	/* the nat flow itself is intact: the client's next packet goes the same way */
+	s.tcp_flags = PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &s, SEC + 2, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.dst, &be->addr));
+	assert_int_equal(pi.sport, 20000);
+	fx_free(f);
 }
 
 static void test_tunnel(void **state)
@@ -772,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_nat_both_ways),
 		cmocka_unit_test(test_nat_gateway_unresolved),
 		cmocka_unit_test(test_tunnel),
+		cmocka_unit_test(test_vip_key_is_reply_key),
 		cmocka_unit_test(test_state_change_keeps_flows),
 		cmocka_unit_test(test_exceptions),
 		cmocka_unit_test(test_snat_exhaustion),
