@@ -16,9 +16,7 @@
 
 #define NS_PER_S 1000000000ULL
 
-/* Any fixed odd constant: the hash is node-local (fractional bits of sqrt(2)). */
-#define FLOW_HASH_SEED	  0x6a09e667f3bcc909ULL
-#define FLOW_HASH_SEED_V6 0xbb67ae8584caa73bULL /* sqrt(3) */
+#define FLOW_HASH_SEED_V6 0xbb67ae8584caa73bULL /* sqrt(3); FLOW_HASH_SEED is in flow.h */
 
 #define BUCKET_SLOTS   8
 #define SLOTS_PER_FLOW 4	   /* see flow.h: nat flows fill the index to at most half */
@@ -151,23 +149,6 @@ uint64_t flow_hash(const struct flow_key *k)
 	return hash_fmix64(hash_step(h, tail));
 }
 
-uint64_t flow_hash_v4(const uint8_t src4[4], const uint8_t dst4[4], uint16_t sport,
-		      uint16_t dport, uint8_t proto)
-{
-	/* The bytes flow_hash reads from an IPv4 key, assembled in registers. */
-	uint8_t t[8] = {0};
-	uint32_t s4, d4;
-	uint64_t tail;
-
-	memcpy(t, &sport, 2);
-	memcpy(t + 2, &dport, 2);
-	t[4] = proto;
-	memcpy(&tail, t, sizeof(tail));
-	memcpy(&s4, src4, 4);
-	memcpy(&d4, dst4, 4);
-	return hash_fmix64(
-		hash_step(hash_step(FLOW_HASH_SEED, (uint64_t)s4 | (uint64_t)d4 << 32), tail));
-}
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -762,7 +743,7 @@ static inline void prefetch_entry(const struct flow_entry *e, uint32_t ref)
 		__builtin_prefetch((const char *)e + 64, 1, 3);
 }
 
-void flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole)
+uint32_t flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole)
 {
 	const struct flow_bucket *b = &t->bkt[first_bucket(t, hash)];
 	unsigned m = sig_mask(b, signature(hash));
@@ -770,8 +751,11 @@ void flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole)
 	if (m) {
 		uint32_t ref = b->ref[__builtin_ctz(m)];
 		prefetch_entry(&t->ent[ref & REF_IDX], whole ? ref | REF_REV : ref);
+		return ref;
 	}
+	return FLOW_HINT_NONE;
 }
+
 
 /* The result of a found ref: NULL (and released) when expired. */
 static struct flow_entry *hit(struct flow_table *t, uint32_t ref, uint64_t now, int *dir)
@@ -793,6 +777,41 @@ struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key,
 	uint32_t ref = index_find(t, key, first_bucket(t, hash), signature(hash));
 
 	return ref == NIL ? NULL : hit(t, ref, now, dir);
+}
+
+static __attribute__((noinline)) struct flow_entry *
+flow_lookup_cold(struct flow_table *t, const struct flow_key *key, uint64_t hash, uint64_t now,
+		 int *dir)
+{
+	return flow_lookup(t, key, hash, now, dir);
+}
+
+struct flow_entry *flow_lookup_hint(struct flow_table *t, const struct flow_key *key,
+				    uint64_t hash, uint32_t hint, uint64_t now, int *dir)
+{
+	/*
+	 * The hint was read from the bucket earlier; packets since may have
+	 * released its entry or given it to another flow. It counts only if the
+	 * entry is live and holds this very key in the slot's role (then it is
+	 * the entry any lookup would find: a key is indexed once); otherwise
+	 * the bucket decides, as in flow_lookup.
+	 */
+	if (__builtin_expect(hint != FLOW_HINT_NONE, 1)) {
+		struct flow_entry *c = &t->ent[hint & REF_IDX];
+
+		/* the common case, kept free of calls so that it needs no stack frame */
+		if (!(hint & REF_REV) && (c->flags & FLOW_F_LIVE) && key_eq(&c->key, key) &&
+		    !entry_expired(t, c, now)) {
+			if (dir)
+				*dir = FLOW_DIR_FWD;
+			return c;
+		}
+		if (hint & REF_REV && (c->flags & (FLOW_F_LIVE | FLOW_F_REV)) ==
+					      (FLOW_F_LIVE | FLOW_F_REV) &&
+		    rev_eq(c, key))
+			return hit(t, hint, now, dir);
+	}
+	return flow_lookup_cold(t, key, hash, now, dir);
 }
 
 static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const keys[],

@@ -3,8 +3,10 @@
 #define FULCRUM_DATAPLANE_FLOW_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "dataplane/addr.h"
+#include "dataplane/hash.h"
 
 /*
  * Threading: a table belongs to one worker. Every function below that takes a
@@ -186,8 +188,35 @@ uint64_t flow_hash(const struct flow_key *k);
  * just written field by field stalls on store-to-load forwarding. Identical
  * to flow_hash of that key. Pure; any thread.
  */
-uint64_t flow_hash_v4(const uint8_t src4[4], const uint8_t dst4[4], uint16_t sport,
-		      uint16_t dport, uint8_t proto);
+/* Any fixed odd constant: the hash is node-local (fractional bits of sqrt(2)). */
+#define FLOW_HASH_SEED 0x6a09e667f3bcc909ULL
+
+static inline uint64_t flow_hash_v4(const uint8_t src4[4], const uint8_t dst4[4],
+				    uint16_t sport, uint16_t dport, uint8_t proto)
+{
+	/*
+	 * The words flow_hash loads from an IPv4 key, assembled in registers:
+	 * the tail word is the key's sport, dport, proto and zero padding as
+	 * memory holds them (native order). Inline and without a byte buffer:
+	 * it runs once per packet.
+	 */
+	uint32_t s4, d4;
+	uint64_t tail;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	tail = (uint64_t)sport | (uint64_t)dport << 16 | (uint64_t)proto << 32;
+#else
+	uint8_t t[8] = {0};
+	memcpy(t, &sport, 2);
+	memcpy(t + 2, &dport, 2);
+	t[4] = proto;
+	memcpy(&tail, t, sizeof(tail));
+#endif
+	memcpy(&s4, src4, 4);
+	memcpy(&d4, dst4, 4);
+	return hash_fmix64(
+	    hash_step(hash_step(FLOW_HASH_SEED, (uint64_t)s4 | (uint64_t)d4 << 32), tail));
+}
 
 /*
  * Allocate a table for exactly `capacity` flows (1..FLOW_CAPACITY_MAX), memory
@@ -220,10 +249,20 @@ void flow_prefetch(const struct flow_table *t, uint64_t hash);
  * Burst stage 2, once the bucket had time to arrive: read the key's first
  * bucket and start loading the entry its signature points to, line 0 (all
  * a forward hit reads), and line 1 too when `whole` (the caller will read
- * the nat mapping) or when the slot is a reverse key. Changes nothing; a
- * later flow_lookup then finds both lines in the cache.
+ * the nat mapping) or when the slot is a reverse key. Changes nothing.
+ * Returns a hint for flow_lookup_hint (FLOW_HINT_NONE: no candidate).
  */
-void flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole);
+#define FLOW_HINT_NONE 0xffffffffu
+uint32_t flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole);
+
+/*
+ * flow_lookup, trying first the candidate flow_prefetch_entry returned for
+ * this key (without reading the bucket again). The table may have changed
+ * since the hint was taken (inserts, removals, evictions): a hint whose entry
+ * no longer holds the key is ignored, so the result is always flow_lookup's.
+ */
+struct flow_entry *flow_lookup_hint(struct flow_table *t, const struct flow_key *key,
+				    uint64_t hash, uint32_t hint, uint64_t now, int *dir);
 
 /*
  * Find the live entry holding `key` as forward or as reverse key; *dir (if not

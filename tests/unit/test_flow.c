@@ -1827,6 +1827,64 @@ static void test_hit_writes_nothing(void **state)
 	free(snap);
 }
 
+/*
+ * flow_lookup_hint: a hint taken before the table changed (its entry removed,
+ * then reused by another flow; a reverse key; an expired entry; garbage-free
+ * "none") never changes the answer: always what flow_lookup says.
+ */
+static void test_lookup_hint_stale(void **state)
+{
+	(void)state;
+	struct rel_log *log = rel_new();
+	struct flow_table *t = flow_create(64, NULL, rel_count, log);
+	struct flow_key a = key_n(1, IPPROTO_TCP, 0), b = key_n(2, IPPROTO_TCP, 0);
+	struct flow_key r = rev_n(3, 40000, IPPROTO_TCP);
+	uint64_t ha = flow_hash(&a), hb = flow_hash(&b), hr = flow_hash(&r);
+	int dir = -1;
+
+	assert_non_null(t);
+	struct flow_entry *ea = ins(t, &a, 1000, 1);
+	assert_non_null(ea);
+	uint32_t hint_a = flow_prefetch_entry(t, ha, 0);
+	assert_int_not_equal(hint_a, FLOW_HINT_NONE);
+	assert_int_equal(flow_prefetch_entry(t, hb, 0), FLOW_HINT_NONE); /* b not in */
+	assert_ptr_equal(flow_lookup_hint(t, &a, ha, hint_a, 1001, &dir), ea);
+	assert_int_equal(dir, FLOW_DIR_FWD);
+	assert_ptr_equal(flow_lookup_hint(t, &a, ha, FLOW_HINT_NONE, 1001, &dir), ea);
+
+	/* a leaves; b takes the same entry (LIFO free list): a's hint now points at b */
+	flow_remove(t, ea);
+	struct flow_entry *eb = ins(t, &b, 1002, 2);
+	assert_ptr_equal(eb, ea);
+	assert_null(flow_lookup_hint(t, &a, ha, hint_a, 1003, NULL));
+	assert_ptr_equal(flow_lookup_hint(t, &b, hb, hint_a, 1003, &dir), eb);
+
+	/* b's entry with a reverse key: a forward-role hint for r does not match, the bucket does */
+	assert_int_equal(flow_set_reverse(t, eb, &r, hr), 0);
+	uint32_t hint_r = flow_prefetch_entry(t, hr, 1);
+	assert_int_not_equal(hint_r, FLOW_HINT_NONE);
+	dir = -1;
+	assert_ptr_equal(flow_lookup_hint(t, &r, hr, hint_r, 1004, &dir), eb);
+	assert_int_equal(dir, FLOW_DIR_REV);
+	dir = -1;
+	assert_ptr_equal(flow_lookup_hint(t, &r, hr, hint_a, 1004, &dir), eb);
+	assert_int_equal(dir, FLOW_DIR_REV);
+	/* and b's own forward hint still finds b going forward */
+	assert_ptr_equal(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(t, hb, 0), 1004, &dir), eb);
+	assert_int_equal(dir, FLOW_DIR_FWD);
+
+	/* expired through the hint: a miss, released once, as flow_lookup does */
+	uint32_t calls = log->calls;
+	assert_null(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(t, hb, 0), 1004 + 3600 * 1000000000ull,
+				     NULL));
+	assert_int_equal(log->calls, calls + 1);
+	assert_int_equal(flow_count(t), 0);
+	assert_null(flow_lookup_hint(t, &r, hr, hint_r, 1005 + 3600 * 1000000000ull, NULL));
+	assert_int_equal(flow_check(t), 0);
+	flow_destroy(t);
+	free(log);
+}
+
 /* flow_hash_v4 from values equals flow_hash of the key in memory. */
 static void test_hash_v4_from_values(void **state)
 {
@@ -1882,6 +1940,7 @@ int main(void)
 	    cmocka_unit_test(test_hash_fields_and_spread),
 	    cmocka_unit_test(test_hash_odd_families),
 	    cmocka_unit_test(test_hit_writes_nothing),
+	    cmocka_unit_test(test_lookup_hint_stale),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
