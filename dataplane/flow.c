@@ -18,11 +18,11 @@
 
 #define FLOW_HASH_SEED_V6 0xbb67ae8584caa73bULL /* sqrt(3); FLOW_HASH_SEED is in flow.h */
 
-#define BUCKET_SLOTS   8
+#define BUCKET_SLOTS   FLOW_BUCKET_SLOTS
 #define SLOTS_PER_FLOW 4	   /* see flow.h: nat flows fill the index to at most half */
-#define REF_REV	       0x80000000u /* the slot holds the entry's reverse key */
+#define REF_REV	       FLOW_REF_REV
 #define REF_ALT	       0x40000000u /* the slot is in the key's second bucket */
-#define REF_IDX	       0x3fffffffu
+#define REF_IDX	       FLOW_REF_IDX
 #define NIL	       0xffffffffu
 
 /*
@@ -34,13 +34,6 @@
 #define RECLAIM_SCAN 8
 #define QUEUE_BUDGET 64
 #define EST_SCAN     16
-
-struct flow_bucket {
-	uint16_t sig[BUCKET_SLOTS]; /* 0 = empty slot */
-	uint32_t ref[BUCKET_SLOTS]; /* entry index | REF_REV | REF_ALT */
-	uint32_t n_moved; /* keys whose first bucket is this one, stored in their second */
-	uint32_t pad[3];
-} __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
 _Static_assert(sizeof(struct flow_key) == 48,
@@ -166,18 +159,14 @@ static inline uint32_t alt_bucket(const struct flow_table *t, uint32_t b, uint16
 	return c >= b ? c - b : c + t->nb - b;
 }
 
-/* A key's first bucket: the high bits of the low word (a multiply maps them to any count). */
 static inline uint32_t first_bucket(const struct flow_table *t, uint64_t h)
 {
-	return (uint32_t)(((uint64_t)(uint32_t)h * t->nb) >> 32);
+	return flow_index_bucket(t->nb, h);
 }
 
-/* A key's signature: the top 16 bits, never 0 (0 marks a free slot). */
 static inline uint16_t signature(uint64_t h)
 {
-	uint16_t sig = (uint16_t)(h >> 48);
-
-	return sig ? sig : 1;
+	return flow_index_sig(h);
 }
 
 static inline void locate(const struct flow_table *t, uint64_t h, struct loc *l)
@@ -247,22 +236,10 @@ static inline unsigned sig_mask_portable(const struct flow_bucket *b, uint16_t s
 	return m;
 }
 
-/*
- * The same with one 128-bit compare of the 8 signatures (SSE2 is baseline on
- * x86-64): ~4 instructions instead of ~37. The pack narrows each 16-bit
- * all-ones/zero lane to one byte so the movemask gives one bit per slot.
- * flow_check compares both on every bucket.
- */
+/* flow_bucket_sig_mask (flow.h); flow_check compares it with the portable loop on every bucket. */
 static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
 {
-#ifdef __SSE2__
-	__m128i v = _mm_load_si128((const __m128i *)(const void *)b->sig);
-	__m128i eq = _mm_cmpeq_epi16(v, _mm_set1_epi16((short)sig));
-
-	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128()));
-#else
-	return sig_mask_portable(b, sig);
-#endif
+	return flow_bucket_sig_mask(b, sig);
 }
 
 static inline uint64_t entry_timeout(const struct flow_table *t, const struct flow_entry *e)
@@ -727,33 +704,12 @@ void flow_set_evict_established(struct flow_table *t, int enable)
 	t->evict_est = enable != 0;
 }
 
-void flow_prefetch(const struct flow_table *t, uint64_t hash)
-{
-	__builtin_prefetch(&t->bkt[first_bucket(t, hash)], 0, 3);
-}
 
-/*
- * A forward hit needs line 0 only (see struct flow_entry); a reply (reverse
- * key) reads the nat mapping in line 1 as well.
- */
-static inline void prefetch_entry(const struct flow_entry *e, uint32_t ref)
+void flow_index_of(const struct flow_table *t, struct flow_index *ix)
 {
-	__builtin_prefetch(e, 1, 3);
-	if (ref & REF_REV)
-		__builtin_prefetch((const char *)e + 64, 1, 3);
-}
-
-uint32_t flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole)
-{
-	const struct flow_bucket *b = &t->bkt[first_bucket(t, hash)];
-	unsigned m = sig_mask(b, signature(hash));
-
-	if (m) {
-		uint32_t ref = b->ref[__builtin_ctz(m)];
-		prefetch_entry(&t->ent[ref & REF_IDX], whole ? ref | REF_REV : ref);
-		return ref;
-	}
-	return FLOW_HINT_NONE;
+	ix->ent = t->ent;
+	ix->bkt = t->bkt;
+	ix->nb = t->nb;
 }
 
 
@@ -842,7 +798,7 @@ static unsigned lookup_pass(struct flow_table *t, const struct flow_key *const k
 		cand[i] = NIL;
 		if (m) {
 			cand[i] = b->ref[__builtin_ctz(m)];
-			prefetch_entry(&t->ent[cand[i] & REF_IDX], cand[i]);
+			flow_prefetch_line(&t->ent[cand[i] & REF_IDX], cand[i]);
 		}
 	}
 	for (unsigned i = 0; i < n; i++) {

@@ -8,6 +8,10 @@
 #include "dataplane/addr.h"
 #include "dataplane/hash.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /*
  * Threading: a table belongs to one worker. Every function below that takes a
  * struct flow_table (or an entry of one) must be called from that worker only;
@@ -242,18 +246,108 @@ int flow_set_timeouts(struct flow_table *t, const struct flow_timeouts *to);
  */
 void flow_set_evict_established(struct flow_table *t, int enable);
 
-/* Start loading the key's first bucket into the cache (burst stage 1). */
-void flow_prefetch(const struct flow_table *t, uint64_t hash);
+/*
+ * ---- The burst stages' inline helpers ----
+ * A lookup costs two dependent cache misses at scale (bucket, then entry);
+ * the forwarding burst requests them ahead, per packet, interleaved with its
+ * own work. Those requests run once per packet, so they are inline and read
+ * the index layout directly, through a flow_index taken once per table (the
+ * arrays never move). Nothing here changes the table.
+ */
+#define FLOW_BUCKET_SLOTS 8
+#define FLOW_REF_REV	  0x80000000u /* the slot holds the entry's reverse key */
+#define FLOW_REF_IDX	  0x3fffffffu /* the entry index bits of a slot's ref */
+
+struct flow_bucket {
+	uint16_t sig[FLOW_BUCKET_SLOTS]; /* 0 = empty slot */
+	uint32_t ref[FLOW_BUCKET_SLOTS]; /* entry index | flags (flow.c) */
+	uint32_t n_moved; /* keys whose first bucket is this one, stored in their second */
+	uint32_t pad[3];
+} __attribute__((aligned(64)));
+
+struct flow_index {
+	const struct flow_entry *ent;
+	const struct flow_bucket *bkt;
+	uint32_t nb; /* buckets */
+};
+
+/* The table's index arrays, fixed for its lifetime. */
+void flow_index_of(const struct flow_table *t, struct flow_index *ix);
+
+/* A key's first bucket: the low word of its hash mapped onto nb with a multiply (Lemire). */
+static inline uint32_t flow_index_bucket(uint32_t nb, uint64_t h)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)h * nb) >> 32);
+}
+
+/* A key's signature: the top 16 bits, never 0 (0 marks a free slot). */
+static inline uint16_t flow_index_sig(uint64_t h)
+{
+	uint16_t sig = (uint16_t)(h >> 48);
+
+	return sig ? sig : 1;
+}
+
+/*
+ * Bit i set iff slot i of b holds signature sig. One 128-bit compare of the
+ * 8 signatures (SSE2 is baseline on x86-64); the pack narrows each 16-bit
+ * lane to a byte so that the movemask gives one bit per slot.
+ */
+static inline unsigned flow_bucket_sig_mask(const struct flow_bucket *b, uint16_t sig)
+{
+#ifdef __SSE2__
+	__m128i v = _mm_load_si128((const __m128i *)(const void *)b->sig);
+	__m128i eq = _mm_cmpeq_epi16(v, _mm_set1_epi16((short)sig));
+
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128()));
+#else
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < FLOW_BUCKET_SLOTS; i++)
+		m |= (unsigned)(b->sig[i] == sig) << i;
+	return m;
+#endif
+}
+
+/*
+ * Start loading an entry: line 0 (all a forward hit reads), and line 1 too
+ * for a reverse-key slot (a reply reads the nat mapping there). With write
+ * intent: a hit writes line 0.
+ */
+static inline void flow_prefetch_line(const struct flow_entry *e, uint32_t ref)
+{
+	__builtin_prefetch(e, 1, 3);
+	if (ref & FLOW_REF_REV)
+		__builtin_prefetch((const char *)e + 64, 1, 3);
+}
+
+/* Burst stage 1: start loading the key's first bucket. */
+static inline void flow_prefetch(const struct flow_index *ix, uint64_t hash)
+{
+	__builtin_prefetch(&ix->bkt[flow_index_bucket(ix->nb, hash)], 0, 3);
+}
 
 /*
  * Burst stage 2, once the bucket had time to arrive: read the key's first
- * bucket and start loading the entry its signature points to, line 0 (all
- * a forward hit reads), and line 1 too when `whole` (the caller will read
- * the nat mapping) or when the slot is a reverse key. Changes nothing.
- * Returns a hint for flow_lookup_hint (FLOW_HINT_NONE: no candidate).
+ * bucket and start loading the entry its signature points to, line 0, and
+ * line 1 too when `whole` (the caller will read the nat mapping) or when the
+ * slot is a reverse key. Returns a hint for flow_lookup_hint
+ * (FLOW_HINT_NONE: no candidate).
  */
 #define FLOW_HINT_NONE 0xffffffffu
-uint32_t flow_prefetch_entry(const struct flow_table *t, uint64_t hash, int whole);
+static inline uint32_t flow_prefetch_entry(const struct flow_index *ix, uint64_t hash, int whole)
+{
+	const struct flow_bucket *b = &ix->bkt[flow_index_bucket(ix->nb, hash)];
+	unsigned m = flow_bucket_sig_mask(b, flow_index_sig(hash));
+
+	if (m) {
+		uint32_t ref = b->ref[__builtin_ctz(m)];
+
+		flow_prefetch_line(&ix->ent[ref & FLOW_REF_IDX], whole ? ref | FLOW_REF_REV : ref);
+		return ref;
+	}
+	return FLOW_HINT_NONE;
+}
 
 /*
  * flow_lookup, trying first the candidate flow_prefetch_entry returned for

@@ -438,6 +438,8 @@ void fwd_worker_init(struct fwd_worker *w, unsigned id, struct flow_table *flows
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->flows = flows;
+	if (flows != NULL)
+		flow_index_of(flows, &w->flow_ix);
 	w->snat_v4 = snat_v4;
 	w->snat_v6 = snat_v6;
 }
@@ -1017,10 +1019,10 @@ static inline void fwd_prefetch_entry(const struct fwd_state *st, struct fwd_wor
 				      struct fwd_pkt *p)
 {
 	if (p->kind == FWD_K_VIP)
-		p->hint = flow_prefetch_entry(w->flows, p->hash,
+		p->hint = flow_prefetch_entry(&w->flow_ix, p->hash,
 					      st->services[p->svc].mode != FWD_MODE_DSR);
 	else if (p->kind == FWD_K_REVERSE)
-		p->hint = flow_prefetch_entry(w->flows, p->hash, 1);
+		p->hint = flow_prefetch_entry(&w->flow_ix, p->hash, 1);
 }
 
 void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *bufs, unsigned n,
@@ -1050,7 +1052,7 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	for (unsigned i = 0; i < n; i++) {
 		fwd_classify(st, &bufs[i], &p[i], &memo);
 		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE)
-			flow_prefetch(w->flows, p[i].hash);
+			flow_prefetch(&w->flow_ix, p[i].hash);
 		if (i >= FWD_STAGE2_LAG)
 			fwd_prefetch_entry(st, w, &p[s2++]);
 	}

@@ -189,6 +189,7 @@ uint32_t fwd_find_service(const struct fwd_state *st, const struct addr *vip, ui
 struct fwd_worker {
 	unsigned id; /* 0 .. n_workers-1; selects the counter block */
 	struct flow_table *flows;
+	struct flow_index flow_ix; /* flows' index arrays, for the burst's inline prefetches */
 	struct snat_pool *snat_v4; /* may be NULL: nat over v4 then drops SNAT_EXHAUSTED */
 	struct snat_pool *snat_v6;
 	uint64_t drops[FWD_DROP__COUNT];

@@ -1843,11 +1843,13 @@ static void test_lookup_hint_stale(void **state)
 	int dir = -1;
 
 	assert_non_null(t);
+	struct flow_index ix;
+	flow_index_of(t, &ix);
 	struct flow_entry *ea = ins(t, &a, 1000, 1);
 	assert_non_null(ea);
-	uint32_t hint_a = flow_prefetch_entry(t, ha, 0);
+	uint32_t hint_a = flow_prefetch_entry(&ix, ha, 0);
 	assert_int_not_equal(hint_a, FLOW_HINT_NONE);
-	assert_int_equal(flow_prefetch_entry(t, hb, 0), FLOW_HINT_NONE); /* b not in */
+	assert_int_equal(flow_prefetch_entry(&ix, hb, 0), FLOW_HINT_NONE); /* b not in */
 	assert_ptr_equal(flow_lookup_hint(t, &a, ha, hint_a, 1001, &dir), ea);
 	assert_int_equal(dir, FLOW_DIR_FWD);
 	assert_ptr_equal(flow_lookup_hint(t, &a, ha, FLOW_HINT_NONE, 1001, &dir), ea);
@@ -1861,7 +1863,7 @@ static void test_lookup_hint_stale(void **state)
 
 	/* b's entry with a reverse key: a forward-role hint for r does not match, the bucket does */
 	assert_int_equal(flow_set_reverse(t, eb, &r, hr), 0);
-	uint32_t hint_r = flow_prefetch_entry(t, hr, 1);
+	uint32_t hint_r = flow_prefetch_entry(&ix, hr, 1);
 	assert_int_not_equal(hint_r, FLOW_HINT_NONE);
 	dir = -1;
 	assert_ptr_equal(flow_lookup_hint(t, &r, hr, hint_r, 1004, &dir), eb);
@@ -1870,12 +1872,12 @@ static void test_lookup_hint_stale(void **state)
 	assert_ptr_equal(flow_lookup_hint(t, &r, hr, hint_a, 1004, &dir), eb);
 	assert_int_equal(dir, FLOW_DIR_REV);
 	/* and b's own forward hint still finds b going forward */
-	assert_ptr_equal(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(t, hb, 0), 1004, &dir), eb);
+	assert_ptr_equal(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(&ix, hb, 0), 1004, &dir), eb);
 	assert_int_equal(dir, FLOW_DIR_FWD);
 
 	/* expired through the hint: a miss, released once, as flow_lookup does */
 	uint32_t calls = log->calls;
-	assert_null(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(t, hb, 0), 1004 + 3600 * 1000000000ull,
+	assert_null(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(&ix, hb, 0), 1004 + 3600 * 1000000000ull,
 				     NULL));
 	assert_int_equal(log->calls, calls + 1);
 	assert_int_equal(flow_count(t), 0);

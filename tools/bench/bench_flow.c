@@ -88,6 +88,9 @@ static double run(struct flow_table *t, const struct flow_key *pkts, uint32_t n,
 				flow_track_tcp(e, FLOW_TCPF_ACK, FLOW_DIR_FWD, now);
 		}
 	} else {
+		struct flow_index ix;
+
+		flow_index_of(t, &ix);
 		for (uint32_t i = 0; i < n; i += BURST) {
 			uint64_t h[BURST];
 			const struct flow_key *kp[BURST];
@@ -98,7 +101,7 @@ static double run(struct flow_table *t, const struct flow_key *pkts, uint32_t n,
 				kp[j] = &pkts[i + j];
 				h[j] = flow_hash(kp[j]);
 				if (mode != BURST_API)
-					flow_prefetch(t, h[j]);
+					flow_prefetch(&ix, h[j]);
 			}
 			if (mode == PREFETCH) {
 				for (unsigned j = 0; j < BURST; j++)
