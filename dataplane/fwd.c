@@ -830,6 +830,25 @@ fwd_new_flow(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_
 	return e;
 }
 
+/*
+ * The nat rewrite of a classified packet: a common frame straight from its
+ * offsets (no pkt_info), any other through pkt_info and rw_nat. 0 or < 0.
+ */
+static inline int fwd_nat(struct rw_buf *b, const struct fwd_pkt *p, const struct addr *src,
+			  uint16_t sport, const struct addr *dst, uint16_t dport)
+{
+	uint8_t fam = p->fast.v6 ? ADDR_V6 : ADDR_V4;
+	struct pkt_info pi;
+
+	if (__builtin_expect(p->fast_ok && src->family == fam && dst->family == fam, 1)) {
+		rw_nat_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.v6, p->fast.l4_proto,
+			     src, sport, dst, dport);
+		return 0;
+	}
+	fwd_pi(b, p, &pi);
+	return rw_nat(b->data, &pi, src, sport, dst, dport);
+}
+
 /* nat and tunnel rewrites (dsr has none beyond the MACs). 0 or -1 (drop REWRITE). */
 static __attribute__((noinline)) int fwd_rewrite_l3(const struct fwd_state *st,
 						    const struct fwd_service *svc,
@@ -839,11 +858,9 @@ static __attribute__((noinline)) int fwd_rewrite_l3(const struct fwd_state *st,
 {
 	struct pkt_info pi;
 
-	fwd_pi(b, p, &pi);
 	if (svc->mode == FWD_MODE_NAT)
-		return rw_nat(b->data, &pi, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0
-			       ? -1
-			       : 0;
+		return fwd_nat(b, p, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0 ? -1 : 0;
+	fwd_pi(b, p, &pi);
 	return rw_ipip_encap(b, &pi, &st->node_v4, &be->addr, 0) < 0 ? -1 : 0;
 }
 
@@ -918,14 +935,12 @@ static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct 
 {
 	int dir = FLOW_DIR_FWD;
 	struct flow_entry *e = flow_lookup_hint(w->flows, &p->key, p->hash, p->hint, now, &dir);
-	struct pkt_info pi;
 
 	if (e == NULL || dir != FLOW_DIR_REV)
 		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
 	if (!st->gateway_ok) /* the next hop towards clients is not resolved (yet) */
 		return fwd_drop(w, res, FWD_DROP_NO_NEIGHBOUR);
-	fwd_pi(b, p, &pi);
-	if (rw_nat(b->data, &pi, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
+	if (fwd_nat(b, p, &e->key.dst, e->key.dport, &e->key.src, e->key.sport) < 0)
 		return fwd_drop(w, res, FWD_DROP_REWRITE);
 	if (p->key.proto == IPPROTO_TCP)
 		flow_track_tcp(e, p->tcp_flags, FLOW_DIR_REV, now);

@@ -17,51 +17,22 @@ void rw_eth(uint8_t *data, const uint8_t dst_mac[6], const uint8_t src_mac[6])
 int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint16_t new_sport,
 	   const struct addr *new_dst, uint16_t new_dport)
 {
-	uint8_t *ip = data + pi->l3_off;
-	uint8_t *l4 = data + pi->l4_off;
-	uint8_t *cf; /* L4 checksum field */
-	uint32_t diff;
-	uint16_t c;
+	uint8_t fam;
 
 	if (pi->l4_proto != IPPROTO_TCP && pi->l4_proto != IPPROTO_UDP)
 		return -EINVAL;
 	if (pi->frag == PKT_FRAG_LATER)
 		return -EINVAL;
-	/* one difference for both addresses: the IPv4 header and the pseudo-header cover them */
-	if (pi->l3 == PKT_L3_IPV4) {
-		if (new_src->family != ADDR_V4 || new_dst->family != ADDR_V4)
-			return -EINVAL;
-		diff = csum_diff_bytes(0, pi->src.b, new_src->b, 4);
-		diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, 4);
-		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
-		memcpy(ip + 12, new_src->b, 4);
-		memcpy(ip + 16, new_dst->b, 4);
-	} else if (pi->l3 == PKT_L3_IPV6) {
-		if (new_src->family != ADDR_V6 || new_dst->family != ADDR_V6)
-			return -EINVAL;
-		diff = csum_diff_bytes(0, pi->src.b, new_src->b, 16);
-		diff = csum_diff_bytes(diff, pi->dst.b, new_dst->b, 16);
-		memcpy(ip + 8, new_src->b, 16);
-		memcpy(ip + 24, new_dst->b, 16);
-	} else {
+	if (pi->l3 == PKT_L3_IPV4)
+		fam = ADDR_V4;
+	else if (pi->l3 == PKT_L3_IPV6)
+		fam = ADDR_V6;
+	else
 		return -EINVAL;
-	}
-
-	cf = l4 + (pi->l4_proto == IPPROTO_TCP ? 16 : 6);
-	c = pkt_get16(cf);
-	if (pi->l4_proto == IPPROTO_UDP && c == 0 && pi->l3 == PKT_L3_IPV4) {
-		/* RFC 768: no checksum, and none to maintain */
-	} else {
-		diff = csum_diff16(diff, pi->sport, new_sport);
-		diff = csum_diff16(diff, pi->dport, new_dport);
-		c = csum_apply(c, diff);
-		if (c == 0 && pi->l4_proto == IPPROTO_UDP)
-			c = 0xffff;
-		pkt_put16(cf, c);
-	}
-	pkt_put16(l4, new_sport);
-	pkt_put16(l4 + 2, new_dport);
-
+	if (new_src->family != fam || new_dst->family != fam)
+		return -EINVAL;
+	rw_nat_frame(data, pi->l3_off, pi->l4_off, fam == ADDR_V6, pi->l4_proto, new_src,
+		     new_sport, new_dst, new_dport);
 	pi->src = *new_src;
 	pi->dst = *new_dst;
 	pi->sport = new_sport;

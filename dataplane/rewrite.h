@@ -2,9 +2,12 @@
 #ifndef FULCRUM_DATAPLANE_REWRITE_H
 #define FULCRUM_DATAPLANE_REWRITE_H
 
+#include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "dataplane/addr.h"
+#include "dataplane/csum.h"
 #include "dataplane/pkt.h"
 
 /*
@@ -65,6 +68,48 @@ void rw_eth(uint8_t *data, const uint8_t dst_mac[6], const uint8_t src_mac[6]);
  */
 int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint16_t new_sport,
 	   const struct addr *new_dst, uint16_t new_dport);
+
+/*
+ * rw_nat's rewrite itself, for a frame the caller has already checked (the
+ * per-packet path, which knows the offsets from pkt_fast_check): IPv4 (v6 =
+ * 0) or IPv6 (v6 = 1) at l3_off, TCP or UDP (l4_proto) at l4_off, not a
+ * later fragment, new addresses of the packet's family. The old addresses
+ * and ports are read from the frame. rw_nat validates, then calls this.
+ */
+static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, int v6,
+				uint8_t l4_proto, const struct addr *new_src, uint16_t new_sport,
+				const struct addr *new_dst, uint16_t new_dport)
+{
+	uint8_t *ip = data + l3_off, *l4 = data + l4_off;
+	uint8_t *cf = l4 + (l4_proto == IPPROTO_TCP ? 16 : 6); /* the L4 checksum field */
+	uint32_t diff;
+	uint16_t c;
+
+	/* one difference for both addresses: the IPv4 header and the pseudo-header cover them */
+	if (!v6) {
+		diff = csum_diff_bytes(0, ip + 12, new_src->b, 4);
+		diff = csum_diff_bytes(diff, ip + 16, new_dst->b, 4);
+		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
+		memcpy(ip + 12, new_src->b, 4);
+		memcpy(ip + 16, new_dst->b, 4);
+	} else {
+		diff = csum_diff_bytes(0, ip + 8, new_src->b, 16);
+		diff = csum_diff_bytes(diff, ip + 24, new_dst->b, 16);
+		memcpy(ip + 8, new_src->b, 16);
+		memcpy(ip + 24, new_dst->b, 16);
+	}
+	c = pkt_get16(cf);
+	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
+		diff = csum_diff16(diff, pkt_get16(l4), new_sport);
+		diff = csum_diff16(diff, pkt_get16(l4 + 2), new_dport);
+		c = csum_apply(c, diff);
+		if (c == 0 && l4_proto == IPPROTO_UDP)
+			c = 0xffff;
+		pkt_put16(cf, c);
+	}
+	pkt_put16(l4, new_sport);
+	pkt_put16(l4 + 2, new_dport);
+}
 
 /*
  * Tunnel mode: encapsulate the IPv4 (protocol 4, RFC 2003) or IPv6
