@@ -483,6 +483,7 @@ enum fwd_kind {
 	FWD_K_ARP,
 	FWD_K_ECHO, /* ICMP/ICMPv6 echo request to a node address or VIP */
 	FWD_K_CONTROL,
+	FWD_K_NS, /* IPv6 neighbour solicitation (answered here when it asks for us) */
 };
 
 static inline int fwd_is_node(const struct fwd_state *st, const struct addr *a)
@@ -569,8 +570,12 @@ static void fwd_classify_slow(const struct fwd_state *st, const struct rw_buf *b
 
 	if (pi->l3 == PKT_L3_IPV6 && pi->l4_proto == IPPROTO_ICMPV6 && pi->frag == PKT_FRAG_NONE &&
 	    (pi->icmp_type == 135 || pi->icmp_type == 136)) {
-		/* Neighbour solicitation/advertisement: the control thread answers/learns. */
-		p->kind = FWD_K_CONTROL;
+		/*
+		 * A solicitation for one of our addresses is answered here (as
+		 * ARP); the rest of neighbour discovery goes to the control
+		 * thread, which learns neighbours from it.
+		 */
+		p->kind = pi->icmp_type == 135 ? FWD_K_NS : FWD_K_CONTROL;
 		return;
 	}
 	if (fwd_is_node(st, &pi->dst)) {
@@ -724,6 +729,78 @@ static int fwd_echo(const struct fwd_state *st, struct fwd_worker *w, struct rw_
 	pkt_put16(icmp + 2, csum_update16(pkt_get16(icmp + 2), old_word, new_word));
 	memcpy(smac, b->data + 6, 6);
 	rw_eth(b->data, smac, st->port_mac);
+	w->replies++;
+	res->verdict = FWD_REPLY;
+	return FWD_REPLY;
+}
+
+/*
+ * IPv6 neighbour solicitation (RFC 4861 section 7): answered in place with a
+ * neighbour advertisement when its target is the node's IPv6 address or a
+ * VIP whose service announces (the IPv6 counterpart of fwd_arp). Invalid
+ * solicitations (7.1.1) are dropped; valid ones for other targets go to the
+ * control thread. The advertisement has the solicitation's length when that
+ * carried an option (then with our Target Link-Layer Address option), else
+ * 24 bytes without it (allowed for a unicast solicitation, 7.2.4); a
+ * duplicate address probe (source ::) for our address is answered to all
+ * nodes, and only when there is room for the option it must carry.
+ */
+static int fwd_ns(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b,
+		  const struct pkt_info *pi, struct fwd_result *res)
+{
+	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+	static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+	static const uint8_t unspecified[16];
+	uint8_t *ip = b->data + pi->l3_off, *icmp = b->data + pi->l4_off;
+	uint32_t mlen = pi->l4_len, off;
+	const uint8_t *slla = NULL;
+	struct addr target;
+
+	if (ip[7] != 255 || pi->icmp_code != 0 || mlen < 24 || icmp[8] == 0xff)
+		return fwd_drop(w, res, FWD_DROP_ND_OTHER);
+	for (off = 24; off + 2 <= mlen; off += icmp[off + 1] * 8u) {
+		if (icmp[off + 1] == 0 || off + icmp[off + 1] * 8u > mlen)
+			return fwd_drop(w, res, FWD_DROP_ND_OTHER);
+		if (icmp[off] == 1) /* Source Link-Layer Address */
+			slla = icmp + off + 2;
+	}
+	int dad = memcmp(ip + 8, unspecified, 16) == 0;
+	if (dad && (slla != NULL || memcmp(ip + 24, all_nodes, 2) != 0))
+		return fwd_drop(w, res, FWD_DROP_ND_OTHER); /* 7.1.1: :: only to a multicast group */
+	addr_set_v6(&target, icmp + 8);
+	if (!addr_eq(&target, &st->node_v6)) {
+		uint32_t s = fwd_find_vip(st, &target);
+		if (s == FWD_NONE || !st->services[s].announce) {
+			w->to_control++;
+			res->verdict = FWD_CONTROL;
+			return FWD_CONTROL;
+		}
+	}
+	uint32_t nlen = mlen >= 32 ? 32 : 24;
+	if (dad && nlen < 32)
+		return fwd_drop(w, res, FWD_DROP_ND_OTHER);
+
+	uint8_t dmac[6];
+	memcpy(dmac, dad ? all_nodes_mac : slla != NULL ? slla : b->data + 6, 6);
+	memcpy(ip + 24, dad ? all_nodes : ip + 8, 16); /* to the solicitor (or all nodes) */
+	memcpy(ip + 8, icmp + 8, 16);			/* from the target address */
+	pkt_put16(ip + 4, (uint16_t)nlen);
+	ip[7] = 255;
+	icmp[0] = 136;
+	icmp[1] = 0;
+	icmp[4] = (uint8_t)((dad ? 0 : 0x40) | 0x20); /* Solicited (not for DAD), Override */
+	icmp[5] = icmp[6] = icmp[7] = 0;
+	if (nlen == 32) { /* Target Link-Layer Address */
+		icmp[24] = 2;
+		icmp[25] = 1;
+		memcpy(icmp + 26, st->port_mac, 6);
+	}
+	struct addr src, dst;
+	addr_set_v6(&src, ip + 8);
+	addr_set_v6(&dst, ip + 24);
+	(void)csum_l4_fill(&src, &dst, IPPROTO_ICMPV6, icmp, nlen);
+	b->len = pi->l4_off + nlen;
+	rw_eth(b->data, dmac, st->port_mac);
 	w->replies++;
 	res->verdict = FWD_REPLY;
 	return FWD_REPLY;
@@ -985,6 +1062,9 @@ static __attribute__((noinline)) int fwd_finish_other(const struct fwd_state *st
 	case FWD_K_ECHO:
 		fwd_pi(b, p, &pi);
 		return fwd_echo(st, w, b, &pi, res);
+	case FWD_K_NS:
+		fwd_pi(b, p, &pi);
+		return fwd_ns(st, w, b, &pi, res);
 	case FWD_K_CONTROL:
 		w->to_control++;
 		res->verdict = FWD_CONTROL;

@@ -44,6 +44,7 @@ enum fwd_mode {
 	X(NO_REVERSE_FLOW, "no_reverse_flow")     /* to a node address, no NAT flow matches */    \
 	X(NODE_OTHER, "node_other")               /* to a node address, not handled */            \
 	X(ARP_OTHER, "arp_other")                 /* ARP not for us */                           \
+	X(ND_OTHER, "nd_other")                   /* invalid or unanswerable IPv6 solicitation */ \
 	X(UNSUPPORTED, "unsupported")             /* e.g. ICMP to a nat service */               \
 	X(REWRITE, "rewrite")                     /* rewrite refused (headroom, MTU, family) */
 

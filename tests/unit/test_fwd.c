@@ -377,6 +377,132 @@ static void test_vip_key_is_reply_key(void **state)
 	fx_free(f);
 }
 
+/*
+ * A neighbour solicitation: from `src` (mac smac) to `dst`, asking for
+ * `target`, with the given options bytes (a multiple of 8) and hop limit.
+ */
+static void ns_frame(struct fx *f, const char *src, const char *dst, const char *target,
+		     const uint8_t *opts, uint32_t opts_len, uint8_t hops)
+{
+	static const uint8_t smac[6] = {0x02, 0xcc, 0, 0, 0, 0x07};
+	uint8_t payload[16 + 16];
+	struct pb_spec s;
+	struct addr t = pb_addr(target);
+	struct pkt_info pi;
+
+	pb_init(&s, ADDR_V6);
+	s.src = pb_addr(src);
+	s.dst = pb_addr(dst);
+	memcpy(s.src_mac, smac, 6);
+	s.proto = IPPROTO_ICMPV6;
+	s.icmp_type = 135;
+	s.ttl = hops;
+	memcpy(payload, t.b, 16);
+	if (opts_len > 0)
+		memcpy(payload + 16, opts, opts_len);
+	s.payload = payload;
+	s.payload_len = 16 + opts_len;
+	fx_load(f, &s);
+	assert_int_equal(pkt_parse(f->buf.data, f->buf.len, &pi), 0);
+	assert_int_equal(csum_l4_fill(&pi.src, &pi.dst, IPPROTO_ICMPV6, f->buf.data + pi.l4_off,
+				      pi.l4_len),
+			 0);
+}
+
+/* The advertisement in f's buffer: valid, from `from` to `to`, flags, option or not. */
+static void check_na(struct fx *f, const char *from, const char *to, const uint8_t dmac[6],
+		     uint8_t flags, int with_tlla)
+{
+	struct pkt_info pi;
+	check_frame(&f->buf, &pi);
+	const uint8_t *ip = f->buf.data + pi.l3_off, *icmp = f->buf.data + pi.l4_off;
+	struct addr a = pb_addr(from), b = pb_addr(to);
+
+	assert_memory_equal(f->buf.data, dmac, 6);
+	assert_memory_equal(f->buf.data + 6, PORT_MAC, 6);
+	assert_true(addr_eq(&pi.src, &a));
+	assert_true(addr_eq(&pi.dst, &b));
+	assert_int_equal(ip[7], 255);
+	assert_int_equal(pi.icmp_type, 136);
+	assert_int_equal(pi.icmp_code, 0);
+	assert_int_equal(icmp[4], flags);
+	assert_memory_equal(icmp + 8, a.b, 16); /* target */
+	assert_int_equal(pi.l4_len, with_tlla ? 32u : 24u);
+	assert_int_equal(f->buf.len, pi.l4_off + pi.l4_len);
+	if (with_tlla) {
+		assert_int_equal(icmp[24], 2);
+		assert_int_equal(icmp[25], 1);
+		assert_memory_equal(icmp + 26, PORT_MAC, 6);
+	}
+}
+
+static void test_neighbour_solicitation(void **state)
+{
+	(void)state;
+	static const uint8_t slla[8] = {1, 1, 0x02, 0xdd, 0, 0, 0, 0x09};
+	static const uint8_t nonce[8] = {14, 1, 1, 2, 3, 4, 5, 6};
+	static const uint8_t bad_opt[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+	static const uint8_t smac[6] = {0x02, 0xcc, 0, 0, 0, 0x07};
+	struct fx *f = fx_new(FWD_MODE_DSR, 64, 0, 0);
+	struct fwd_result r;
+
+	/* multicast NS for the node address with the solicitor's MAC: NA to that MAC */
+	ns_frame(f, "fe80::7", "ff02::1:ff00:100", "2001:db8:ff::100", slla, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_REPLY);
+	check_na(f, "2001:db8:ff::100", "fe80::7", slla + 2, 0x60, 1);
+
+	/* unicast NS without options: NA without the option, to the frame's source MAC */
+	ns_frame(f, "2001:db8:ff::7", "2001:db8:ff::100", "2001:db8:ff::100", NULL, 0, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_REPLY);
+	check_na(f, "2001:db8:ff::100", "2001:db8:ff::7", smac, 0x60, 0);
+
+	/* duplicate address probe for our address: defended towards all nodes, not solicited */
+	ns_frame(f, "::", "ff02::1:ff00:100", "2001:db8:ff::100", nonce, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_REPLY);
+	check_na(f, "2001:db8:ff::100", "ff02::1", all_nodes_mac, 0x20, 1);
+
+	/* invalid (RFC 4861 7.1.1): hop limit, zero-length option, :: with a source MAC */
+	ns_frame(f, "fe80::7", "ff02::1:ff00:100", "2001:db8:ff::100", slla, 8, 64);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_ND_OTHER);
+	ns_frame(f, "fe80::7", "ff02::1:ff00:100", "2001:db8:ff::100", bad_opt, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_ND_OTHER);
+	ns_frame(f, "::", "ff02::1:ff00:100", "2001:db8:ff::100", slla, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_ND_OTHER);
+	assert_int_equal(f->w.drops[FWD_DROP_ND_OTHER], 3);
+
+	/* someone else's address: the control thread learns from it; the frame is untouched */
+	ns_frame(f, "fe80::7", "ff02::1:ff00:55", "2001:db8:ff::55", slla, 8, 255);
+	uint8_t before[PB_MAX_FRAME];
+	memcpy(before, f->buf.data, f->buf.len);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_CONTROL);
+	assert_memory_equal(f->buf.data, before, f->buf.len);
+
+	/* a VIP: answered only when its service announces */
+	fwd_state_free(f->st);
+	f->svc[0].vip = pb_addr("2001:db8:1::1");
+	for (unsigned i = 0; i < NB; i++) {
+		char ip[64];
+		snprintf(ip, sizeof(ip), "2001:db8:b::%u", i + 1);
+		f->be[i].addr = pb_addr(ip);
+	}
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	ns_frame(f, "fe80::7", "ff02::1:ff00:1", "2001:db8:1::1", slla, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_CONTROL);
+	fwd_state_free(f->st);
+	f->svc[0].announce = 1;
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	ns_frame(f, "fe80::7", "ff02::1:ff00:1", "2001:db8:1::1", slla, 8, 255);
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_REPLY);
+	check_na(f, "2001:db8:1::1", "fe80::7", slla + 2, 0x60, 1);
+	fx_free(f);
+}
+
 static void test_tunnel(void **state)
 {
 	(void)state;
@@ -830,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_nat_gateway_unresolved),
 		cmocka_unit_test(test_tunnel),
 		cmocka_unit_test(test_vip_key_is_reply_key),
+		cmocka_unit_test(test_neighbour_solicitation),
 		cmocka_unit_test(test_state_change_keeps_flows),
 		cmocka_unit_test(test_exceptions),
 		cmocka_unit_test(test_snat_exhaustion),
