@@ -63,7 +63,7 @@ struct capture {
 	struct frame f[MAX_PKTS];
 };
 
-enum action { A_FWD, A_REV, A_ARP, A_ECHO, A_CONTROL, A_DROP };
+enum action { A_FWD, A_REV, A_ARP, A_ECHO, A_ND, A_CONTROL, A_DROP };
 
 struct expect {
 	enum action a;
@@ -198,6 +198,8 @@ static void read_expect(const char *path)
 			e.a = A_ARP;
 		else if (strcmp(act, "echo") == 0)
 			e.a = A_ECHO;
+		else if (strcmp(act, "nd") == 0)
+			e.a = A_ND;
 		else if (strcmp(act, "control") == 0)
 			e.a = A_CONTROL;
 		else if (strcmp(act, "drop") == 0)
@@ -478,6 +480,19 @@ static void check_rev(const struct expect *e, const struct frame *in, const stru
 	f->rev++;
 }
 
+static const char *act_str(enum action a)
+{
+	switch (a) {
+	case A_FWD: return "fwd";
+	case A_REV: return "rev";
+	case A_ARP: return "arp";
+	case A_ECHO: return "echo";
+	case A_ND: return "nd";
+	case A_CONTROL: return "control";
+	default: return "drop";
+	}
+}
+
 static void check_arp(const struct frame *in, const struct frame *out)
 {
 	struct pkt_info pi, po;
@@ -526,6 +541,49 @@ static void check_echo(const struct frame *in, const struct frame *out)
 	check_csums(out, &po, 0, 0);
 }
 
+/*
+ * The answer to a neighbour solicitation for one of our addresses: a
+ * neighbour advertisement (RFC 4861 4.4) from the target to the solicitor,
+ * hop limit 255, Solicited and Override set, our MAC in the Target
+ * Link-Layer Address option, sent to the solicitor's link-layer address.
+ */
+static void check_nd(const struct frame *in, const struct frame *out)
+{
+	struct pkt_info pi, po;
+	struct addr target;
+	char b1[ADDR_STRLEN];
+
+	parse_or_fail(in, &pi, "input");
+	parse_or_fail(out, &po, "output");
+	if (pi.l3 != PKT_L3_IPV6 || pi.l4_proto != IPPROTO_ICMPV6 || pi.icmp_type != 135 ||
+	    pi.l4_len < 32)
+		fail("the expectation says nd, but the input is no solicitation with an option");
+	const uint8_t *qi = in->d + pi.l4_off, *qo = out->d + po.l4_off;
+	addr_set_v6(&target, qi + 8);
+	int ok = addr_eq(&target, &C.cfg.node_v6);
+	for (uint32_t i = 0; i < C.cfg.n_services; i++)
+		if (C.cfg.services[i].announce && addr_eq(&C.cfg.services[i].vip, &target))
+			ok = 1;
+	if (!ok)
+		fail("the expectation says nd for %s, which fulcrumd must not answer",
+		     astr(&target, b1));
+	if (po.l3 != PKT_L3_IPV6 || po.l4_proto != IPPROTO_ICMPV6 || po.icmp_type != 136 ||
+	    po.icmp_code != 0 || po.l4_len != 32)
+		fail("not a 32-byte neighbour advertisement (type %u, %u bytes)", po.icmp_type,
+		     po.l4_len);
+	if (!addr_eq(&po.src, &target) || !addr_eq(&po.dst, &pi.src))
+		fail("advertisement not from %s to the solicitor", astr(&target, b1));
+	if (po.ttl != 255)
+		fail("advertisement hop limit %u", po.ttl);
+	if (qo[4] != 0x60 || memcmp(qo + 8, target.b, 16) != 0)
+		fail("advertisement flags %02x or target wrong", qo[4]);
+	if (qo[24] != 2 || qo[25] != 1 || memcmp(qo + 26, C.port_mac, 6) != 0)
+		fail("advertisement without our MAC as target link-layer address");
+	if (memcmp(out->d, qi + 26, 6) != 0 || memcmp(out->d + 6, C.port_mac, 6) != 0)
+		fail("advertisement Ethernet addresses");
+	check_csums(out, &po, 0, 0);
+}
+
 /* ---- dump ---- */
 
 static void dump_pkt(unsigned idx, const struct expect *e, const struct frame *out)
@@ -538,7 +596,7 @@ static void dump_pkt(unsigned idx, const struct expect *e, const struct frame *o
 		return;
 	parse_or_fail(out, &p, "output");
 	fprintf(d, "in#%u %s%s%s: %s > %s", idx,
-		e->a == A_FWD ? "fwd" : e->a == A_REV ? "rev" : e->a == A_ARP ? "arp" : "echo",
+		act_str(e->a),
 		e->arg[0] ? " " : "", e->arg, mac_str(out->d + 6, m1), mac_str(out->d, m2));
 	if (p.vlans)
 		fprintf(d, " vlan %u", p.vlan_tci);
@@ -686,6 +744,7 @@ static void check_counts(const char *path)
 			break;
 		case A_ARP:
 		case A_ECHO:
+		case A_ND:
 			want.replies++;
 			break;
 		case A_CONTROL:
@@ -783,7 +842,7 @@ int main(int argc, char **argv)
 			continue;
 		if (o == C.out.n)
 			fail("expected output (%s %s), but the capture ended after %u packets",
-			     e->a == A_FWD ? "fwd" : e->a == A_REV ? "rev" : e->a == A_ARP ? "arp" : "echo",
+			     act_str(e->a),
 			     e->arg, C.out.n);
 		const struct frame *fo = &C.out.f[o++];
 		switch (e->a) {
@@ -791,6 +850,7 @@ int main(int argc, char **argv)
 		case A_REV: check_rev(e, &C.in.f[i], fo); break;
 		case A_ARP: check_arp(&C.in.f[i], fo); break;
 		case A_ECHO: check_echo(&C.in.f[i], fo); break;
+		case A_ND: check_nd(&C.in.f[i], fo); break;
 		default: break;
 		}
 		dump_pkt(i + 1, e, fo);

@@ -283,6 +283,36 @@ static void build_emit(struct gen *g, const struct pb_spec *s, const char *actio
 	emit(g, fr, n, action, desc);
 }
 
+/*
+ * A neighbour solicitation (RFC 4861 4.3) from a neighbour for target, sent
+ * to target's solicited-node multicast address, with the sender's
+ * link-layer address option.
+ */
+static void ns_req(struct gen *g, const char *src, const char *target, const char *action,
+		   const char *desc)
+{
+	struct pb_spec s;
+	uint8_t payload[24];
+	struct addr t = pb_addr(target), snm = pb_addr("ff02::1:ff00:0");
+
+	memcpy(snm.b + 13, t.b + 13, 3);
+	one(g, &s, src, "ff02::1", IPPROTO_ICMPV6);
+	s.dst = snm;
+	s.dst_mac[0] = 0x33;
+	s.dst_mac[1] = 0x33;
+	memcpy(s.dst_mac + 2, snm.b + 12, 4);
+	memcpy(s.src_mac, neigh_mac(g, &s.src), 6);
+	s.icmp_type = 135;
+	s.ttl = 255;
+	memcpy(payload, t.b, 16);
+	payload[16] = 1; /* Source Link-Layer Address, 8 bytes */
+	payload[17] = 1;
+	memcpy(payload + 18, s.src_mac, 6);
+	s.payload = payload;
+	s.payload_len = sizeof(payload);
+	build_emit(g, &s, action, desc);
+}
+
 static void gen_arp_icmp(struct gen *g)
 {
 	struct pb_spec s;
@@ -455,12 +485,10 @@ static void gen_v6(struct gen *g)
 	s.icmp_seq = 7;
 	s.payload_len = 32;
 	build_emit(g, &s, "echo", "ICMPv6 echo request to the node");
-	one(g, &s, "2001:db8:100::11", "2001:db8:100::2", IPPROTO_ICMPV6);
-	s.icmp_type = 135;
-	s.ttl = 255;
-	s.payload_len = 16;
-	memcpy(s.src_mac, neigh_mac(g, &s.src), 6);
-	build_emit(g, &s, "control", "ICMPv6 neighbour solicitation for the node");
+	ns_req(g, "2001:db8:100::11", "2001:db8:100::2", "nd",
+	       "ICMPv6 neighbour solicitation for the node (backend, multicast)");
+	ns_req(g, "2001:db8:100::11", "2001:db8:100::12", "control",
+	       "ICMPv6 neighbour solicitation for someone else");
 	one(g, &s, "2001:db8:ff::1", "2001:db8:100::99", IPPROTO_UDP);
 	s.sport = 9999;
 	s.dport = 53;
