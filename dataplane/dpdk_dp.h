@@ -145,6 +145,15 @@ struct dpdk_worker_stats {
 	uint64_t sleeps;       /* adaptive idle sleeps */
 	uint64_t expired;      /* flows released by the background sweep */
 	uint64_t flows;        /* live flows now */
+	/*
+	 * Where the loop's time goes, from one iteration's start to the next's:
+	 * iterations that received packets (busy) and empty polls (idle; the
+	 * adaptive sleeps themselves are in neither). busy / (busy + idle) is
+	 * the worker's load; busy / rx its cost per packet when it is not
+	 * preempted.
+	 */
+	uint64_t busy_ns;
+	uint64_t idle_ns;
 	uint64_t drops[FWD_DROP__COUNT];
 };
 int dpdk_worker_stats(const struct dpdk_dp *dp, unsigned worker, struct dpdk_worker_stats *out);

@@ -3,8 +3,20 @@
  * net_ring port, against a plain RX -> MAC swap -> TX wire on another
  * net_ring port of the same shape, same generator, same run.
  *
- *   bench_dpdk_ring            5 rounds of (wire, dsr, nat) runs of 10M packets, medians, ratios
- *   bench_dpdk_ring --quick    smaller (smoke test)
+ *   bench_dpdk_ring              two cases, each 5 rounds of (wire, dsr, nat) runs of 10M
+ *                                packets, medians, ratios: 1M flows (the flow table in DRAM)
+ *                                and 4096 flows (the table cache-resident)
+ *   bench_dpdk_ring --flows N    only the case of N dsr flows (repeat for several cases)
+ *   bench_dpdk_ring --runs R     R rounds per case (1..16)
+ *   bench_dpdk_ring --packets P  P packets per run (default 10M)
+ *   bench_dpdk_ring --quick      fewer and shorter rounds (smoke test)
+ *
+ * A case of N flows holds N established dsr flows and min(N, 60000) nat
+ * flows (one SNAT address: fewer than 64512 ports), each visited in a fixed
+ * random order. The two default cases separate the worker loop's own cost
+ * (4096 flows: every lookup hits the cache, what is left beyond the wire is
+ * fwd_burst's instructions and the loop's) from the flow table's DRAM
+ * misses (the difference between the cases).
  *
  * Lcores: 0 = generator on CPU 0; 1 = fulcrumd's worker and 2 = the wire,
  * both pinned to CPU 1 (LAB.md: pin for benchmarks). The main lcore takes
@@ -15,22 +27,31 @@
  * port per run.
  *
  * The worker is dpdk_dp's own loop, started with dpdk_open/dpdk_start on a
- * port made with rte_eth_from_rings: dpdk_open finds that port by its ethdev
- * name, so dpdk_dp needed no hook. Runs are interleaved (wire, dsr, nat, wire,
- * ...) because this 2-vCPU VM is shared and its load drifts; that needs the
- * worker to give CPU 1 to the wire between its runs, so it runs with the
- * adaptive idle policy, tuned to never trigger while it has work: sleep
- * 1 ms only after 20000 empty polls in a row (milliseconds of nothing: a
- * descheduled generator does not trigger it; the lab's 300 polls did, and
- * then each sleep cost the worker a millisecond). Each wire run starts once
- * the worker is asleep. Under load the adaptive
- * loop is then exactly the busy loop: the sleeps counted during the
- * measured runs are printed to show it.
+ * port made with rte_eth_from_rings (one per case, closed with dpdk_close
+ * after it): dpdk_open finds that port by its ethdev name, so dpdk_dp needed
+ * no hook. Runs are interleaved (wire, dsr, nat, wire, ...) because this
+ * 2-vCPU VM is shared and its load drifts; that needs the worker to give
+ * CPU 1 to the wire between its runs, so it runs with the adaptive idle
+ * policy, tuned to never trigger while it has work: sleep 1 ms only after
+ * 20000 empty polls in a row (milliseconds of nothing: a descheduled
+ * generator does not trigger it; the lab's 300 polls did, and then each
+ * sleep cost the worker a millisecond). Each wire run starts once the worker
+ * is asleep. Under load the adaptive loop is then exactly the busy loop: the
+ * sleeps counted during the measured runs are printed to show it.
  *
  * Both sides pay the same generator, so the ratio is the worker's cost
- * against the wire's. The RX-ring fill printed with each run says who waited
- * for whom: near full, the consumer (wire or worker) is the bottleneck; near
- * empty, the generator is, and the ratio understates the gap.
+ * against the wire's. Three figures per run: wall-clock Mpps; Mpps per
+ * CPU-second of the consumer's thread (/proc schedstat: immune to the
+ * consumer being descheduled, but it charges the empty polls the consumer
+ * spins through while the generator is descheduled, or simply slower); and
+ * Mpps per busy CPU-second, that CPU time times the share of the consumer's
+ * loop time spent in iterations that received packets (the worker counts it,
+ * dpdk_worker_stats busy_ns/idle_ns; the wire counts it the same way). The
+ * summaries lead with the last: the machine is shared and its load swings.
+ * The RX-ring fill printed with each run says who waited for whom: near
+ * full, the consumer (wire or worker) is the bottleneck; lower, the
+ * generator is (the wire usually: it then gets partial bursts, so its busy
+ * cost per packet is if anything overstated, in the worker's favour).
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -59,12 +80,12 @@
 #define GEN_POOL 8191  /* 2^n - 1: both ring pairs full, TX buffers and caches */
 #define BURST 32
 #define MAX_RUNS 16
+#define MAX_CASES 4
 #define N_BACKENDS 16
+#define NAT_FLOWS_MAX 60000 /* one SNAT address: fewer than 64512 ports */
 
 enum { K_DSR = 0, K_NAT = 1 };
 
-static uint32_t n_dsr = 1u << 20;
-static uint32_t n_nat = 60000; /* one SNAT address: fewer than 64512 ports */
 static uint64_t pkts_per_run = 10000000;
 static int runs = 5;
 
@@ -126,18 +147,52 @@ static inline void gen_frame(struct gen *g, struct rte_mbuf *m)
 }
 
 struct gen_result {
-	double mpps;     /* packets out / wall time */
-	double cpu_mpps; /* packets out / CPU time the consumer's thread got (0 = unknown) */
+	double mpps;      /* packets out / wall time */
+	double cpu_mpps;  /* packets out / CPU time the consumer's thread got (0 = unknown) */
+	double busy_mpps; /* packets out / the busy part of that CPU time (0 = unknown) */
 	double cpu_share; /* that CPU time / wall time */
-	double rx_fill;  /* mean RX-ring occupancy seen by the generator, 0..1 */
+	double busy_share; /* busy / (busy + idle) loop time of the consumer */
+	double rx_fill;   /* mean RX-ring occupancy seen by the generator, 0..1 */
 };
+
+/*
+ * The wire's loop time by kind, as fulcrumd's worker counts its own
+ * (dpdk_worker_stats busy_ns/idle_ns): TSC cycles of [0] empty polls,
+ * [1] iterations that received packets. Written by the wire's lcore only.
+ */
+static uint64_t wire_cycles[2];
+
+/* Who takes packets off the path's RX ring, to charge CPU time to. */
+struct consumer {
+	int tid;            /* its thread (CPU time from /proc), <= 0 = unknown */
+	struct dpdk_dp *dp; /* fulcrumd's worker 0; NULL = the wire */
+};
+
+/* The consumer's busy and idle loop time so far, in ns. */
+static void consumer_load(const struct consumer *c, double *busy, double *idle)
+{
+	if (c->dp != NULL) {
+		struct dpdk_worker_stats ws;
+		dpdk_worker_stats(c->dp, 0, &ws);
+		*busy = (double)ws.busy_ns;
+		*idle = (double)ws.idle_ns;
+	} else {
+		double ns_per_cycle = 1e9 / (double)rte_get_tsc_hz();
+		*busy = (double)__atomic_load_n(&wire_cycles[1], __ATOMIC_RELAXED) * ns_per_cycle;
+		*idle = (double)__atomic_load_n(&wire_cycles[0], __ATOMIC_RELAXED) * ns_per_cycle;
+	}
+}
 
 /*
  * The CPU time a thread of this process has had, in ns (schedstat's first
  * field), or 0. The VM is shared: a pinned lcore still loses its CPU to
  * other processes, and wall-clock Mpps then measure the machine's load.
- * Packets per CPU-second of the consumer's thread do not (both the wire and
- * the worker spin when idle, so both are charged alike for empty polls).
+ * Packets per CPU-second of the consumer's thread do not, but they still
+ * charge the consumer for the empty polls it spins through while the
+ * generator on the other CPU is descheduled. Packets per busy CPU-second
+ * do not: the CPU time times the share of the consumer's loop time spent
+ * in iterations that received packets (a preemption lands in busy and idle
+ * iterations in proportion to their time, so the share is unaffected).
  */
 static uint64_t task_cpu_ns(int tid)
 {
@@ -191,13 +246,19 @@ static int task_by_name(const char *comm)
  * until `count` packets have come out. Mbufs the consumer dropped are
  * replaced from the pool.
  */
-static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t count, int tid)
+static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t count,
+				 const struct consumer *c)
 {
 	struct rte_mbuf *b[BURST];
 	uint64_t out = 0, fill_sum = 0, iters = 0;
+	int tid = c != NULL ? c->tid : 0;
+	double busy0 = 0, idle0 = 0, busy1 = 0, idle1 = 0;
+	struct gen_result r;
+
+	if (c != NULL)
+		consumer_load(c, &busy0, &idle0);
 	uint64_t c0 = task_cpu_ns(tid);
 	uint64_t t0 = rte_rdtsc();
-	struct gen_result r;
 
 	while (out < count) {
 		unsigned used = rte_ring_count(pa->rx);
@@ -222,9 +283,14 @@ static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t 
 	}
 	double wall = (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz();
 	double cpu = (double)(task_cpu_ns(tid) - c0) / 1e9;
+	if (c != NULL)
+		consumer_load(c, &busy1, &idle1);
+	double busy = busy1 - busy0, idle = idle1 - idle0;
 	r.mpps = (double)out / wall / 1e6;
 	r.cpu_mpps = c0 != 0 && cpu > 0 ? (double)out / cpu / 1e6 : 0;
 	r.cpu_share = c0 != 0 ? cpu / wall : 0;
+	r.busy_share = busy + idle > 0 ? busy / (busy + idle) : 0;
+	r.busy_mpps = r.cpu_mpps > 0 && r.busy_share > 0 ? r.cpu_mpps / r.busy_share : 0;
 	r.rx_fill = (double)fill_sum / (double)iters / (RING_SIZE - 1);
 	return r;
 }
@@ -249,9 +315,16 @@ static int wire_main(void *arg)
 {
 	uint16_t port = *(const uint16_t *)arg;
 	struct rte_mbuf *pkts[BURST];
+	uint64_t prev_tsc = rte_rdtsc();
+	unsigned prev_busy = 0;
 
 	while (!__atomic_load_n(&wire_stop, __ATOMIC_RELAXED)) {
+		/* The same accounting as the worker's: one TSC read per iteration. */
+		uint64_t tsc = rte_rdtsc();
+		wire_cycles[prev_busy] += tsc - prev_tsc;
+		prev_tsc = tsc;
 		uint16_t n = rte_eth_rx_burst(port, 0, pkts, BURST);
+		prev_busy = n > 0;
 		if (n == 0)
 			continue;
 		for (uint16_t i = 0; i < n; i++) {
@@ -387,14 +460,19 @@ static void gen_init(struct gen *g, int kind, uint32_t n)
 
 static void print_run(const char *label, int r, struct gen_result res)
 {
-	printf("  round %d %-5s %6.2f Mpps wall | %6.2f Mpps per CPU-second (its thread got %3.0f%% "
-	       "of a CPU) | RX ring %3.0f%% full\n",
-	       r + 1, label, res.mpps, res.cpu_mpps, 100 * res.cpu_share, 100 * res.rx_fill);
+	printf("  round %d %-5s %6.2f Mpps wall | %6.2f per CPU-s (%3.0f%% of a CPU) | %6.2f per "
+	       "busy CPU-s (%3.0f%% busy) | RX ring %3.0f%% full\n",
+	       r + 1, label, res.mpps, res.cpu_mpps, 100 * res.cpu_share, res.busy_mpps,
+	       100 * res.busy_share, 100 * res.rx_fill);
 }
 
 static void report(const char *label, const double *v, double wire, const char *unit)
 {
 	double m = median(v, runs);
+	if (m <= 0) {
+		printf("  %-11s (not measured)\n", label);
+		return;
+	}
 	printf("  %-11s %6.2f Mpps %-14s = %6.1f ns/pkt", label, m, unit, 1e3 / m);
 	if (wire > 0)
 		printf("   %.2fx the plain wire (target >= 0.80x: %s)", m / wire,
@@ -414,35 +492,247 @@ static double loadavg(void)
 	return l;
 }
 
+/* Mpps of every round: wall clock, per CPU-second and per busy CPU-second of the consumer. */
+struct series {
+	double wall[MAX_RUNS];
+	double cpu[MAX_RUNS];
+	double busy[MAX_RUNS];
+};
+
+struct bench_case {
+	uint32_t n_dsr, n_nat;
+	struct series wire, dsr, nat;
+};
+
+/* What the cases share: the wire's port and the threads to charge CPU time to. */
+struct bench_env {
+	struct path wire;
+	int tid_worker, tid_wire;
+};
+
+static void series_put(struct series *s, int r, struct gen_result res)
+{
+	s->wall[r] = res.mpps;
+	s->cpu[r] = res.cpu_mpps;
+	s->busy[r] = res.busy_mpps;
+}
+
+/*
+ * One case: a fresh port and dpdk_dp whose flow table holds c->n_dsr dsr and
+ * c->n_nat nat flows, then `runs` interleaved rounds of (wire, dsr, nat).
+ */
+static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
+{
+	struct path pf;
+	struct gen gd, gn;
+	struct dpdk_params p;
+	struct dpdk_dp *dp;
+	struct dpdk_worker_stats ws0, ws1;
+	char name[32], devargs[64], err[256];
+	uint8_t mac[6];
+
+	gen_init(&gd, K_DSR, c->n_dsr);
+	gen_init(&gn, K_NAT, c->n_nat);
+
+	/* fulcrumd's port: dpdk_open finds it by its ethdev name. */
+	snprintf(name, sizeof(name), "fb_fc%d", idx);
+	snprintf(devargs, sizeof(devargs), "net_ring_%s", name); /* what rte_eth_from_rings names it */
+	path_create(&pf, name);
+	memset(&p, 0, sizeof(p));
+	p.port_devargs = devargs;
+	p.rx_desc = RING_SIZE;
+	p.tx_desc = RING_SIZE;
+	p.workers = 1;
+	p.mbufs = 2 * RING_SIZE + 4 * BURST + 2 * 64 + 1023;
+	p.mbuf_cache = 64;
+	p.burst = BURST;
+	p.tx_flush_us = 100;
+	p.idle = DPDK_IDLE_ADAPTIVE;
+	p.idle_polls = 20000;
+	p.idle_sleep_us = 1000;
+	p.flow_capacity = 2 * (c->n_dsr + c->n_nat);
+	flow_timeouts_default(&p.timeouts);
+	p.timeouts.tcp_syn = 600ull * NS_PER_S; /* nat flows stay SYN_SENT: no replies here */
+	p.snat_v4 = pb_addr("192.0.2.100");
+	p.snat_port_lo = 1024;
+	p.snat_port_hi = 65535;
+	p.snat_seed = 1;
+	p.control_ring = 1024;
+	if (dpdk_open(&p, &dp, err, sizeof(err)) != 0)
+		die(err);
+	dpdk_port_mac(dp, mac);
+	if (dpdk_publish(dp, build_state(mac), NULL, NULL) != 0 || dpdk_start(dp) != 0)
+		die("publish/start failed");
+
+	printf("\ncase %d: %u established dsr flows + %u nat flows in the table (capacity %u)\n",
+	       idx + 1, c->n_dsr, c->n_nat, p.flow_capacity);
+
+	/* Warm-up: every flow's SYN (new flow: Maglev, insert), then its ACK. */
+	gd.tcp_flags = gn.tcp_flags = PKT_TCP_SYN;
+	gen_run(&pf, &gd, c->n_dsr, NULL);
+	gen_run(&pf, &gn, c->n_nat, NULL);
+	gd.tcp_flags = gn.tcp_flags = PKT_TCP_ACK;
+	gen_run(&pf, &gd, c->n_dsr, NULL);
+	gen_run(&pf, &gn, c->n_nat, NULL);
+	/* Short flow sets: a few more passes so that every line the lookups use is warm. */
+	if (c->n_dsr < pkts_per_run / 20)
+		gen_run(&pf, &gd, pkts_per_run / 20, NULL);
+	dpdk_worker_stats(dp, 0, &ws0);
+
+	const struct consumer wire = {.tid = env->tid_wire, .dp = NULL};
+	const struct consumer worker = {.tid = env->tid_worker, .dp = dp};
+
+	uint64_t sleeps_measured = 0;
+	for (int r = 0; r < runs; r++) {
+		struct dpdk_worker_stats a, b;
+		struct gen_result res;
+		uint16_t wport = env->wire.port;
+
+		wire_stop = 0;
+		if (rte_eal_remote_launch(wire_main, &wport, 2) != 0)
+			die("cannot launch the wire");
+		/*
+		 * Settle until fulcrumd's worker, now without packets, has gone to
+		 * sleep: its empty polls (each with a flow-table sweep) would
+		 * otherwise share CPU 1 with the wire at the start of the run.
+		 */
+		dpdk_worker_stats(dp, 0, &a);
+		for (int k = 0; k < 200; k++) {
+			gen_run(&env->wire, &gd, pkts_per_run / 50, NULL);
+			dpdk_worker_stats(dp, 0, &b);
+			if (b.sleeps > a.sleeps)
+				break;
+		}
+		res = gen_run(&env->wire, &gd, pkts_per_run, &wire);
+		__atomic_store_n(&wire_stop, 1, __ATOMIC_RELAXED);
+		rte_eal_wait_lcore(2);
+		series_put(&c->wire, r, res);
+		print_run("wire", r, res);
+
+		gen_run(&pf, &gd, pkts_per_run / 20, NULL); /* wakes the worker */
+		dpdk_worker_stats(dp, 0, &a);
+		res = gen_run(&pf, &gd, pkts_per_run, &worker);
+		series_put(&c->dsr, r, res);
+		print_run("dsr", r, res);
+		res = gen_run(&pf, &gn, pkts_per_run, &worker);
+		dpdk_worker_stats(dp, 0, &b);
+		series_put(&c->nat, r, res);
+		print_run("nat", r, res);
+		sleeps_measured += b.sleeps - a.sleeps;
+	}
+	dpdk_worker_stats(dp, 0, &ws1);
+	uint64_t drops = 0;
+	for (unsigned k = 0; k < FWD_DROP__COUNT; k++)
+		drops += ws1.drops[k] - ws0.drops[k];
+	printf("  worker over the rounds: rx %llu, tx %llu, drops %llu, TX unsent %llu, live flows "
+	       "%llu, idle sleeps during measured runs %llu\n",
+	       (unsigned long long)(ws1.rx - ws0.rx), (unsigned long long)(ws1.tx - ws0.tx),
+	       (unsigned long long)drops, (unsigned long long)(ws1.tx_unsent - ws0.tx_unsent),
+	       (unsigned long long)ws1.flows, (unsigned long long)sleeps_measured);
+	if (ws1.tx - ws0.tx < (uint64_t)runs * 2 * pkts_per_run || drops != 0)
+		die("the worker dropped packets or forwarded fewer than were counted");
+	if (ws1.flows != (uint64_t)c->n_dsr + c->n_nat)
+		die("the flow table does not hold the case's flows");
+
+	printf(" medians of %d interleaved rounds (load average now %.2f)\n", runs, loadavg());
+	printf(" per busy CPU-second of the forwarding thread (its CPU time in iterations that "
+	       "received packets):\n");
+	double wb = median(c->wire.busy, runs);
+	report("plain wire", c->wire.busy, 0, "per busy CPU-s");
+	report("worker dsr", c->dsr.busy, wb, "per busy CPU-s");
+	report("worker nat", c->nat.busy, wb, "per busy CPU-s");
+	printf(" per CPU-second of the forwarding thread (also charges empty polls while the "
+	       "generator is descheduled):\n");
+	double wc = median(c->wire.cpu, runs);
+	report("plain wire", c->wire.cpu, 0, "per CPU-s");
+	report("worker dsr", c->dsr.cpu, wc, "per CPU-s");
+	report("worker nat", c->nat.cpu, wc, "per CPU-s");
+	printf(" wall clock (what the machine gave us; swings with other processes' load):\n");
+	double w = median(c->wire.wall, runs);
+	report("plain wire", c->wire.wall, 0, "wall");
+	report("worker dsr", c->dsr.wall, w, "wall");
+	report("worker nat", c->nat.wall, w, "wall");
+
+	dpdk_close(dp);
+	path_drain(&pf);
+	rte_ring_free(pf.rx);
+	rte_ring_free(pf.tx);
+	free(gd.order);
+	free(gn.order);
+}
+
+/* One line per case: medians per busy CPU-second, as ns/packet and as ratios to its wire. */
+static void overview(const struct bench_case *cases, int n_cases)
+{
+	printf("\noverview: medians per busy CPU-second of the forwarding thread, each case "
+	       "against its own wire\n");
+	for (int i = 0; i < n_cases; i++) {
+		const struct bench_case *c = &cases[i];
+		double w = 1e3 / median(c->wire.busy, runs);
+		double d = 1e3 / median(c->dsr.busy, runs);
+		double n = 1e3 / median(c->nat.busy, runs);
+		printf("  %8u dsr + %5u nat flows: wire %6.1f ns/pkt | worker dsr %6.1f ns/pkt "
+		       "(+%5.1f) %.2fx | worker nat %6.1f ns/pkt (+%5.1f) %.2fx\n",
+		       c->n_dsr, c->n_nat, w, d, d - w, w / d, n, n - w, w / n);
+	}
+	printf("  (+x = ns/packet the worker spends beyond the wire: fwd_burst plus the loop's "
+	       "own work;\n   its growth with the flow count is the flow table's memory cost; "
+	       "target >= 0.80x)\n");
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [--quick] [--runs R] [--packets P] [--flows N]...\n", prog);
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	char *eal[] = {argv[0], "--lcores", "0@0,1@1,2@1", "--no-huge", "-m", "1024",
 		       "--no-pci", "--no-shconf", "--log-level=error", NULL};
-	double wire[MAX_RUNS], dsr[MAX_RUNS], nat[MAX_RUNS];
-	double wire_cpu[MAX_RUNS], dsr_cpu[MAX_RUNS], nat_cpu[MAX_RUNS];
-	int tid_worker, tid_wire;
-	struct path pw, pf;
-	struct gen gd, gn;
+	struct bench_case cases[MAX_CASES];
+	struct bench_env env;
 	struct pb_spec s;
 	struct rte_eth_conf conf;
-	struct dpdk_params p;
-	struct dpdk_dp *dp;
-	struct dpdk_worker_stats ws0, ws1;
 	char err[256];
-	uint8_t mac[6];
+	int n_cases = 0;
 	double load0 = loadavg();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(cases, 0, sizeof(cases));
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
-			n_dsr = 1u << 16;
 			pkts_per_run = 2000000;
 			runs = 3;
+		} else if (strcmp(argv[i], "--packets") == 0 && i + 1 < argc) {
+			pkts_per_run = strtoull(argv[++i], NULL, 0);
+			if (pkts_per_run < 1000)
+				usage(argv[0]);
+		} else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+			runs = atoi(argv[++i]);
+			if (runs < 1 || runs > MAX_RUNS)
+				usage(argv[0]);
+		} else if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc) {
+			char *end;
+			unsigned long n = strtoul(argv[++i], &end, 0);
+			/* The table holds twice the flows; flow.h caps its capacity. */
+			if (*end != '\0' || n < 1 || n > FLOW_CAPACITY_MAX / 2 - NAT_FLOWS_MAX ||
+			    n_cases == MAX_CASES)
+				usage(argv[0]);
+			cases[n_cases].n_dsr = (uint32_t)n;
+			cases[n_cases].n_nat = n < NAT_FLOWS_MAX ? (uint32_t)n : NAT_FLOWS_MAX;
+			n_cases++;
 		} else {
-			fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-			return 2;
+			usage(argv[0]);
 		}
+	}
+	if (n_cases == 0) {
+		cases[0].n_dsr = 1u << 20;
+		cases[0].n_nat = NAT_FLOWS_MAX;
+		cases[1].n_dsr = 4096;
+		cases[1].n_nat = 4096;
+		n_cases = 2;
 	}
 	if (dpdk_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal, err, sizeof(err)) != 0)
 		die(err);
@@ -461,146 +751,38 @@ int main(int argc, char **argv)
 		if (tmpl_len[k] == 0)
 			die("template");
 	}
-	gen_init(&gd, K_DSR, n_dsr);
-	gen_init(&gn, K_NAT, n_nat);
 
 	/* The wire's port: configured and started once, its lcore launched per run. */
-	path_create(&pw, "fb_wire");
+	path_create(&env.wire, "fb_wire");
 	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure(pw.port, 1, 1, &conf) != 0 ||
-	    rte_eth_rx_queue_setup(pw.port, 0, RING_SIZE, rte_socket_id(), NULL, gen_pool) != 0 ||
-	    rte_eth_tx_queue_setup(pw.port, 0, RING_SIZE, rte_socket_id(), NULL) != 0 ||
-	    rte_eth_dev_start(pw.port) != 0)
+	if (rte_eth_dev_configure(env.wire.port, 1, 1, &conf) != 0 ||
+	    rte_eth_rx_queue_setup(env.wire.port, 0, RING_SIZE, rte_socket_id(), NULL, gen_pool) != 0 ||
+	    rte_eth_tx_queue_setup(env.wire.port, 0, RING_SIZE, rte_socket_id(), NULL) != 0 ||
+	    rte_eth_dev_start(env.wire.port) != 0)
 		die("wire port setup failed");
-
-	/* fulcrumd's port: dpdk_open finds it by its ethdev name. */
-	path_create(&pf, "fb_fulcrum");
-	memset(&p, 0, sizeof(p));
-	p.port_devargs = "net_ring_fb_fulcrum"; /* the ethdev name rte_eth_from_rings gives */
-	p.rx_desc = RING_SIZE;
-	p.tx_desc = RING_SIZE;
-	p.workers = 1;
-	p.mbufs = 2 * RING_SIZE + 4 * BURST + 2 * 64 + 1023;
-	p.mbuf_cache = 64;
-	p.burst = BURST;
-	p.tx_flush_us = 100;
-	p.idle = DPDK_IDLE_ADAPTIVE;
-	p.idle_polls = 20000;
-	p.idle_sleep_us = 1000;
-	p.flow_capacity = 2 * (n_dsr + n_nat);
-	flow_timeouts_default(&p.timeouts);
-	p.timeouts.tcp_syn = 600ull * NS_PER_S; /* nat flows stay SYN_SENT: no replies here */
-	p.snat_v4 = pb_addr("192.0.2.100");
-	p.snat_port_lo = 1024;
-	p.snat_port_hi = 65535;
-	p.snat_seed = 1;
-	p.control_ring = 1024;
-	if (dpdk_open(&p, &dp, err, sizeof(err)) != 0)
-		die(err);
-	dpdk_port_mac(dp, mac);
-	if (dpdk_publish(dp, build_state(mac), NULL, NULL) != 0 || dpdk_start(dp) != 0)
-		die("publish/start failed");
-	tid_worker = task_by_name("rte-worker-1"); /* EAL's thread names in 22.11 */
-	tid_wire = task_by_name("rte-worker-2");
-	if (tid_worker < 0 || tid_wire < 0)
+	env.tid_worker = task_by_name("rte-worker-1"); /* EAL's thread names in 22.11 */
+	env.tid_wire = task_by_name("rte-worker-2");
+	if (env.tid_worker < 0 || env.tid_wire < 0)
 		printf("(lcore threads not found in /proc: no per-CPU-second figures)\n");
 
 	printf("bench_dpdk_ring: net_ring ports (rte_eth_from_rings), generator on CPU 0, worker/wire "
 	       "on CPU 1 (pinned),\n  %u-packet rings, bursts of %d, 64-byte IPv4 TCP frames, %llu "
-	       "packets per run, %d rounds; load average at start %.2f\n",
+	       "packets per run, %d rounds per case; load average at start %.2f\n",
 	       RING_SIZE, BURST, (unsigned long long)pkts_per_run, runs, load0);
 	printf("  wire = RX burst -> swap MACs -> TX burst (dsr frames)\n"
-	       "  dsr  = fulcrumd worker (dpdk_dp.c), %u established dsr flows + %u nat flows in the "
-	       "table\n"
-	       "  nat  = the same worker, the %u nat flows (SNAT, no replies: SYN_SENT flow hits)\n",
-	       n_dsr, n_nat, n_nat);
+	       "  dsr  = fulcrumd worker (dpdk_dp.c), established dsr flows, random order\n"
+	       "  nat  = the same worker, the case's nat flows (SNAT, no replies: SYN_SENT flow "
+	       "hits)\n");
 
-	/* Warm-up: every flow's SYN (new flow: Maglev, insert), then its ACK. */
-	gd.tcp_flags = gn.tcp_flags = PKT_TCP_SYN;
-	gen_run(&pf, &gd, n_dsr, 0);
-	gen_run(&pf, &gn, n_nat, 0);
-	gd.tcp_flags = gn.tcp_flags = PKT_TCP_ACK;
-	gen_run(&pf, &gd, n_dsr, 0);
-	gen_run(&pf, &gn, n_nat, 0);
-	dpdk_worker_stats(dp, 0, &ws0);
+	for (int i = 0; i < n_cases; i++)
+		run_case(&env, i, &cases[i]);
+	overview(cases, n_cases);
 
-	uint64_t sleeps_measured = 0;
-	for (int r = 0; r < runs; r++) {
-		struct dpdk_worker_stats a, b;
-		struct gen_result res;
-		uint16_t wport = pw.port;
-
-		wire_stop = 0;
-		if (rte_eal_remote_launch(wire_main, &wport, 2) != 0)
-			die("cannot launch the wire");
-		/*
-		 * Settle until fulcrumd's worker, now without packets, has gone to
-		 * sleep: its empty polls (each with a flow-table sweep) would
-		 * otherwise share CPU 1 with the wire at the start of the run.
-		 */
-		dpdk_worker_stats(dp, 0, &a);
-		for (int k = 0; k < 200; k++) {
-			gen_run(&pw, &gd, pkts_per_run / 50, 0);
-			dpdk_worker_stats(dp, 0, &b);
-			if (b.sleeps > a.sleeps)
-				break;
-		}
-		res = gen_run(&pw, &gd, pkts_per_run, tid_wire);
-		__atomic_store_n(&wire_stop, 1, __ATOMIC_RELAXED);
-		rte_eal_wait_lcore(2);
-		wire[r] = res.mpps;
-		wire_cpu[r] = res.cpu_mpps;
-		print_run("wire", r, res);
-
-		gen_run(&pf, &gd, pkts_per_run / 20, 0); /* wakes the worker */
-		dpdk_worker_stats(dp, 0, &a);
-		res = gen_run(&pf, &gd, pkts_per_run, tid_worker);
-		dsr[r] = res.mpps;
-		dsr_cpu[r] = res.cpu_mpps;
-		print_run("dsr", r, res);
-		res = gen_run(&pf, &gn, pkts_per_run, tid_worker);
-		dpdk_worker_stats(dp, 0, &b);
-		nat[r] = res.mpps;
-		nat_cpu[r] = res.cpu_mpps;
-		print_run("nat", r, res);
-		sleeps_measured += b.sleeps - a.sleeps;
-	}
-	dpdk_worker_stats(dp, 0, &ws1);
-	uint64_t drops = 0;
-	for (unsigned k = 0; k < FWD_DROP__COUNT; k++)
-		drops += ws1.drops[k] - ws0.drops[k];
-	printf("  worker over the rounds: rx %llu, tx %llu, drops %llu, TX unsent %llu, live flows "
-	       "%llu, idle sleeps during measured runs %llu\n",
-	       (unsigned long long)(ws1.rx - ws0.rx), (unsigned long long)(ws1.tx - ws0.tx),
-	       (unsigned long long)drops, (unsigned long long)(ws1.tx_unsent - ws0.tx_unsent),
-	       (unsigned long long)ws1.flows, (unsigned long long)sleeps_measured);
-	if (ws1.tx - ws0.tx < (uint64_t)runs * 2 * pkts_per_run || drops != 0)
-		die("the worker dropped packets or forwarded fewer than were counted");
-
-	printf("\nsummary, medians of %d interleaved rounds (load average now %.2f)\n", runs,
-	       loadavg());
-	printf(" per CPU-second of the forwarding thread (robust to the shared VM's load):\n");
-	double wc = median(wire_cpu, runs);
-	report("plain wire", wire_cpu, 0, "per CPU-s");
-	report("worker dsr", dsr_cpu, wc, "per CPU-s");
-	report("worker nat", nat_cpu, wc, "per CPU-s");
-	printf(" wall clock (what the machine gave us; swings with other processes' load):\n");
-	double w = median(wire, runs);
-	report("plain wire", wire, 0, "wall");
-	report("worker dsr", dsr, w, "wall");
-	report("worker nat", nat, w, "wall");
-
-	dpdk_close(dp);
-	path_drain(&pf);
-	rte_eth_dev_stop(pw.port);
-	rte_eth_dev_close(pw.port);
-	path_drain(&pw);
-	free(gd.order);
-	free(gn.order);
-	rte_ring_free(pf.rx);
-	rte_ring_free(pf.tx);
-	rte_ring_free(pw.rx);
-	rte_ring_free(pw.tx);
+	rte_eth_dev_stop(env.wire.port);
+	rte_eth_dev_close(env.wire.port);
+	path_drain(&env.wire);
+	rte_ring_free(env.wire.rx);
+	rte_ring_free(env.wire.tx);
 	rte_mempool_free(gen_pool);
 	dpdk_eal_cleanup();
 	return 0;
