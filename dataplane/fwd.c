@@ -1102,13 +1102,14 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 /*
  * Stage 2 of a packet runs this many packets behind its stage 1, inside the
  * stage-1 loop: the bucket has had that many classifications' time to
- * arrive (about 150 ns at 12 ns each, a DRAM latency on the machines we
- * measure on), and the entry loads start early and spread out instead of
+ * arrive (a DRAM latency, 150-250 ns on the machines we measure on, is about
+ * 15-20 of them), and the entry loads start early and spread out instead of
  * queueing all at once behind the core's few outstanding-miss slots.
- * bench_fwd at 1M flows: 8, 12 and 16 within noise of each other; 4 and
- * "all of stage 2 after all of stage 1" clearly slower.
+ * bench_fwd, dsr at 1M flows on a quiet machine, medians of 3: lag 8 52 ns,
+ * 12 50.4, 16 49.7, 20 48.5, 24 49.6, 28 52.2; "all of stage 2 after all of
+ * stage 1" and interleaving stage 3 as well were both slower.
  */
-#define FWD_STAGE2_LAG 12
+#define FWD_STAGE2_LAG 20
 
 static inline void fwd_prefetch_entry(const struct fwd_state *st, struct fwd_worker *w,
 				      struct fwd_pkt *p)
