@@ -228,15 +228,17 @@ static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err
 			return -EINVAL;
 		}
 	}
+	/* Addresses are formatted for errors only: a build checks every backend (20k and more). */
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		const struct fwd_backend_spec *b = &s->backends[i];
-		addr_format(&b->addr, ba, sizeof(ba));
 		if (b->uid == 0) {
+			addr_format(&b->addr, ba, sizeof(ba));
 			snprintf(err, errlen, "service %s:%u: backend %s has uid 0", vip, s->port, ba);
 			return -EINVAL;
 		}
 		if (s->mode == FWD_MODE_TUNNEL ? b->addr.family != ADDR_V4
 					       : b->addr.family != s->vip.family) {
+			addr_format(&b->addr, ba, sizeof(ba));
 			snprintf(err, errlen,
 				 "service %s:%u: backend %s: address family does not fit mode", vip,
 				 s->port, ba);
