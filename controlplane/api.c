@@ -78,16 +78,27 @@ struct areq {
 };
 
 /*
- * Connections to the leader opened by forward(). Each is used for one
- * request and freed by us: from a zero-delay event once its request is done
- * (a connection may not be freed inside its own callback), or in api_free
- * while still pending (which drops the request without a callback). Nothing
- * is left to libevent's free-on-completion, whose timing depends on the peer.
+ * Connections to the leader opened by forward(), kept alive and reused: a
+ * new TCP connection per forwarded write (connect, request, close) cost the
+ * follower about three times the CPU of the write itself, and the leader an
+ * accept and a close. A connection carries one request at a time; when it
+ * is done it goes back to the pool (busy = 0) for the next request to the
+ * same address, unless the request failed or the pool already holds
+ * FWD_IDLE_MAX idle ones. Connections to an address that is no longer the
+ * leader's are retired at the next forward. We free them ourselves: from a
+ * zero-delay event once retired (a connection may not be freed inside its
+ * own callback), or in api_free (which drops a pending request without a
+ * callback). Nothing is left to libevent's free-on-completion, whose timing
+ * depends on the peer.
  */
+#define FWD_IDLE_MAX 64
+
 struct fwd_conn {
 	struct evhttp_connection *evcon;
 	struct fwd_conn *next;
-	int done;
+	int done; /* retired: the reaper frees it */
+	int busy; /* a request is in flight on it */
+	char addr[SM_HOSTPORT_MAX];
 };
 
 struct api {
@@ -111,6 +122,7 @@ struct api {
 	struct event *fwd_reaper;
 	uint64_t n_resp[6]; /* by status class 1xx..5xx; [0] other */
 	uint64_t n_forwarded, n_expired_proposed;
+	uint64_t n_fwd_conns; /* forwarding connections opened (the rest reused one) */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -899,6 +911,36 @@ static int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port
 	return 0;
 }
 
+static unsigned fwd_idle_count(const struct api *api, const char *addr)
+{
+	unsigned n = 0;
+
+	for (const struct fwd_conn *fc = api->fwd_conns; fc; fc = fc->next)
+		n += !fc->done && !fc->busy && strcmp(fc->addr, addr) == 0;
+	return n;
+}
+
+/* An idle pooled connection to addr, or NULL; idle ones to any other address are retired. */
+static struct fwd_conn *fwd_take(struct api *api, const char *addr)
+{
+	struct fwd_conn *found = NULL;
+	int retired = 0;
+
+	for (struct fwd_conn *fc = api->fwd_conns; fc; fc = fc->next) {
+		if (fc->done || fc->busy)
+			continue;
+		if (strcmp(fc->addr, addr) != 0) {
+			fc->done = 1; /* the leader moved */
+			retired = 1;
+		} else if (!found) {
+			found = fc;
+		}
+	}
+	if (retired)
+		event_active(api->fwd_reaper, 0, 0);
+	return found;
+}
+
 static void fwd_done(struct evhttp_request *resp, void *arg)
 {
 	struct areq *q = arg;
@@ -909,18 +951,23 @@ static void fwd_done(struct evhttp_request *resp, void *arg)
 	int code;
 
 	q->pending = 0;
+	code = resp ? evhttp_request_get_response_code(resp) : 0;
 	if (q->fwd) {
-		/* completed: freed by the reaper, outside this callback */
-		q->fwd->done = 1;
+		struct fwd_conn *fc = q->fwd;
+
+		fc->busy = 0;
 		q->fwd = NULL;
-		if (q->api)
+		/* A failed connection is not trusted again; an idle one waits for the next
+		 * request (freeing happens in the reaper, outside this callback). */
+		if (code <= 0 || !q->api || fwd_idle_count(q->api, fc->addr) > FWD_IDLE_MAX)
+			fc->done = 1;
+		if (fc->done && q->api)
 			event_active(q->api->fwd_reaper, 0, 0);
 	}
 	if (!q->api) {
 		areq_free(q);
 		return;
 	}
-	code = resp ? evhttp_request_get_response_code(resp) : 0;
 	if (code <= 0) {
 		reply_err(q, 503, "no_leader", "the leader did not answer the forwarded request");
 		return;
@@ -975,26 +1022,30 @@ static void forward(struct areq *q)
 			  (unsigned long long)leader);
 		return;
 	}
-	fc = calloc(1, sizeof(*fc));
-	evcon = fc ? evhttp_connection_base_new(api->base, NULL, host, port) : NULL;
+	fc = fwd_take(api, addr);
+	int fresh = fc == NULL;
+	if (fresh) {
+		fc = calloc(1, sizeof(*fc));
+		evcon = fc ? evhttp_connection_base_new(api->base, NULL, host, port) : NULL;
+		if (evcon)
+			evhttp_connection_set_timeout(evcon,
+						      (int)((api->fwd_timeout_ms + 999) / 1000));
+	} else {
+		evcon = fc->evcon;
+	}
 	out = evcon ? evhttp_request_new(fwd_done, q) : NULL;
 	if (!out) {
-		if (evcon)
-			evhttp_connection_free(evcon);
-		free(fc);
+		if (fresh) {
+			if (evcon)
+				evhttp_connection_free(evcon);
+			free(fc);
+		}
 		reply_err(q, 500, "internal", "out of memory");
 		return;
 	}
-	evhttp_connection_set_timeout(evcon, (int)((api->fwd_timeout_ms + 999) / 1000));
 	oh = evhttp_request_get_output_headers(out);
 	evhttp_add_header(oh, "Host", addr);
 	evhttp_add_header(oh, FWD_HEADER, me);
-	/*
-	 * One request per connection: the leader closes it after answering, so
-	 * free_on_completion really frees it. A kept-alive connection would
-	 * outlive the request and leak if this node stopped before it idled out.
-	 */
-	evhttp_add_header(oh, "Connection", "close");
 	if ((h = evhttp_find_header(ih, "Authorization")))
 		evhttp_add_header(oh, "Authorization", h);
 	if ((h = evhttp_find_header(ih, "Content-Type")))
@@ -1009,17 +1060,27 @@ static void forward(struct areq *q)
 			    evhttp_request_get_input_buffer(q->req));
 	if (evhttp_make_request(evcon, out, q->method, evhttp_request_get_uri(q->req))) {
 		/* evhttp_make_request frees out on failure. */
-		evhttp_connection_free(evcon);
-		free(fc);
+		if (fresh) {
+			evhttp_connection_free(evcon);
+			free(fc);
+		} else {
+			fc->done = 1; /* not trusted again: the reaper frees it */
+			event_active(api->fwd_reaper, 0, 0);
+		}
 		reply_err(q, 503, "no_leader", "cannot reach the leader at %s", addr);
 		return;
 	}
 	api->n_forwarded++;
 	q->pending = 1;
 	q->fwd = fc;
-	fc->evcon = evcon;
-	fc->next = api->fwd_conns;
-	api->fwd_conns = fc;
+	fc->busy = 1;
+	if (fresh) {
+		fc->evcon = evcon;
+		snprintf(fc->addr, sizeof(fc->addr), "%s", addr);
+		fc->next = api->fwd_conns;
+		api->fwd_conns = fc;
+		api->n_fwd_conns++;
+	}
 }
 
 /* Free the forwarding connections whose request is done. */
@@ -1044,9 +1105,12 @@ static void fwd_reap(evutil_socket_t fd, short what, void *arg)
 
 static int is_leader(struct api *api)
 {
-	struct node_info *info = malloc(sizeof(*info));
+	struct node_info *info;
 	int r;
 
+	if (api->be.is_leader)
+		return api->be.is_leader(api->be.ctx);
+	info = malloc(sizeof(*info));
 	if (!info)
 		return 0;
 	api->be.info(api->be.ctx, info);
@@ -1993,18 +2057,19 @@ static void exec_metrics(struct areq *q)
 	for (c = 1; c <= 5; c++)
 		evbuffer_add_printf(buf, "fulcrum_api_responses_total{code=\"%dxx\"} %llu\n", c,
 				    (unsigned long long)api->n_resp[c]);
-	evbuffer_add_printf(buf,
-			    "fulcrum_api_forwarded_total %llu\n"
-			    "fulcrum_lease_expiries_proposed_total %llu\n"
-			    "fulcrum_raft_term %llu\nfulcrum_raft_commit_index %llu\n"
-			    "fulcrum_raft_applied_index %llu\nfulcrum_raft_is_leader %d\n"
-			    "fulcrum_state_revision %llu\nfulcrum_services %u\nfulcrum_leases %u\n",
-			    (unsigned long long)api->n_forwarded,
-			    (unsigned long long)api->n_expired_proposed,
-			    (unsigned long long)info->term, (unsigned long long)info->commit,
-			    (unsigned long long)info->applied, info->role == RAFT_LEADER,
-			    (unsigned long long)sm_revision(st(api)), sm_service_count(st(api)),
-			    sm_lease_count(st(api)));
+	evbuffer_add_printf(
+	    buf,
+	    "fulcrum_api_forwarded_total %llu\n"
+	    "fulcrum_api_forward_connections_total %llu\n"
+	    "fulcrum_lease_expiries_proposed_total %llu\n"
+	    "fulcrum_raft_term %llu\nfulcrum_raft_commit_index %llu\n"
+	    "fulcrum_raft_applied_index %llu\nfulcrum_raft_is_leader %d\n"
+	    "fulcrum_state_revision %llu\nfulcrum_services %u\nfulcrum_leases %u\n",
+	    (unsigned long long)api->n_forwarded, (unsigned long long)api->n_fwd_conns,
+	    (unsigned long long)api->n_expired_proposed, (unsigned long long)info->term,
+	    (unsigned long long)info->commit, (unsigned long long)info->applied,
+	    info->role == RAFT_LEADER, (unsigned long long)sm_revision(st(api)),
+	    sm_service_count(st(api)), sm_lease_count(st(api)));
 	free(info);
 	api->n_resp[2]++;
 	evhttp_add_header(evhttp_request_get_output_headers(q->req), "Content-Type",
@@ -2396,6 +2461,11 @@ static void glue_info(void *ctx, struct node_info *out)
 	node_get_info(((struct api_node_glue *)ctx)->node, out);
 }
 
+static int glue_is_leader(void *ctx)
+{
+	return node_is_leader(((struct api_node_glue *)ctx)->node);
+}
+
 static int glue_propose(void *ctx, const uint8_t *data, uint32_t len, api_done_fn done, void *dctx)
 {
 	struct glue_call *g = glue_call_new(done, dctx);
@@ -2462,6 +2532,7 @@ void api_backend_from_node(struct api_backend *be, struct api_node_glue *g)
 	be->ctx = g;
 	be->state = glue_state;
 	be->info = glue_info;
+	be->is_leader = glue_is_leader;
 	be->propose = glue_propose;
 	be->read_index = glue_read_index;
 	be->member = glue_member;

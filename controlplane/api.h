@@ -56,6 +56,9 @@ struct api_backend {
 	const struct sm_state *(*state)(void *ctx);
 	/* Raft's view: id, role, term, leader, commit, applied, members (required). */
 	void (*info)(void *ctx, struct node_info *out);
+	/* 1 if this node leads now (optional: NULL = from info(), which costs far more:
+	 * every write asks). */
+	int (*is_leader)(void *ctx);
 	/* node_propose of an encoded sm command (required). */
 	int (*propose)(void *ctx, const uint8_t *data, uint32_t len, api_done_fn done, void *dctx);
 	/* node_read_index (required). */

@@ -488,6 +488,11 @@ static void be_info(void *ctx, struct node_info *out)
 	node_get_info(((struct cluster *)ctx)->node, out);
 }
 
+static int be_is_leader(void *ctx)
+{
+	return node_is_leader(((struct cluster *)ctx)->node);
+}
+
 static int be_propose(void *ctx, const uint8_t *data, uint32_t len, api_done_fn done, void *dctx)
 {
 	struct cluster *c = ctx;
@@ -556,6 +561,7 @@ void cluster_api_backend(struct cluster *c, struct api_backend *out)
 	out->ctx = c;
 	out->state = be_state;
 	out->info = be_info;
+	out->is_leader = be_is_leader;
 	out->propose = be_propose;
 	out->read_index = be_read_index;
 	out->member = be_member;

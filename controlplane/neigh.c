@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/hash.h"
+
 struct neigh_slot {
 	struct addr addr;
 	uint8_t used;
@@ -27,13 +29,14 @@ struct neigh_table {
 
 static uint32_t neigh_hash(const struct addr *a)
 {
-	/* FNV-1a over the defined bytes, then a final mix: only this table uses it. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	h = (h ^ a->family) * 0x100000001b3ull;
-	for (size_t i = 0; i < sizeof(a->b); i++)
-		h = (h ^ a->b[i]) * 0x100000001b3ull;
-	h ^= h >> 29;
-	return (uint32_t)h;
+	/*
+	 * Two 8-byte words and the family, then a full mix: only this table
+	 * uses it. (Byte-wise FNV-1a cost 17 multiplies a lookup; a forwarding
+	 * state build looks up every backend, tens of thousands of them.)
+	 */
+	uint64_t h = hash_step(a->family, hash_load_le64(a->b));
+	h = hash_step(h, hash_load_le64(a->b + 8));
+	return (uint32_t)hash_fmix64(h);
 }
 
 static int neigh_addr_ok(const struct addr *a)
@@ -204,24 +207,36 @@ int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n
 			return -EINVAL;
 	for (uint32_t i = 0; i <= t->mask; i++)
 		t->slots[i].wanted = 0;
-	int full = 0; /* nothing left to evict: later inserts cannot succeed either */
+	/*
+	 * Two passes: first mark the wanted addresses that already have an
+	 * entry, then insert the missing ones. In one pass, a missing address
+	 * early in the list could evict an entry that a later address wants:
+	 * with more wanted addresses than capacity, every call then churned the
+	 * table (one whole-table eviction scan per address; 12% of a follower's
+	 * CPU under a stream of registrations) and dropped resolved MACs.
+	 */
+	uint32_t missing = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct neigh_slot *s = neigh_find(t, &addrs[i]);
-		if (s == NULL) {
+		if (s != NULL)
+			s->wanted = 1;
+		else
+			missing++;
+	}
+	for (uint32_t i = 0; i < n && missing > 0; i++) {
+		struct neigh_slot *s = neigh_find(t, &addrs[i]);
+		if (s != NULL)
+			continue; /* marked in the first pass (or a duplicate just inserted) */
+		missing--;
+		s = neigh_insert(t, &addrs[i]);
+		/* An eviction scans the whole table: once it fails, nothing else fits either. */
+		if (s == NULL && neigh_evict_unwanted(t) == 0)
 			s = neigh_insert(t, &addrs[i]);
-			if (s == NULL && !full) {
-				/* an eviction scans the whole table: once it fails, stop trying */
-				if (neigh_evict_unwanted(t) == 0)
-					s = neigh_insert(t, &addrs[i]);
-				else
-					full = 1;
-			}
-			if (s == NULL) {
-				rc = -ENOSPC;
-				continue;
-			}
-			s->next_req = now;
+		if (s == NULL) {
+			rc = -ENOSPC;
+			break;
 		}
+		s->next_req = now;
 		s->wanted = 1;
 	}
 	/* An unresolved address nobody wants any more is not worth asking for. */

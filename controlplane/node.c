@@ -2,12 +2,15 @@
 #include "controlplane/node.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -43,6 +46,25 @@ struct req {
 	int confirmed;	   /* reads: a read state arrived */
 	node_done_fn done;
 	void *ctx;
+};
+
+/*
+ * The sync thread: runs raft_storage_sync (the write and the fdatasync of a
+ * batch) while the loop goes on receiving messages, proposals and API
+ * requests for the next batch (docs/node.md, "The ready loop"). One sync at
+ * a time; the loop touches the storage only while none is in flight.
+ */
+struct syncer {
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int job;  /* guarded by mu: a sync waits for the thread */
+	int done; /* guarded by mu: the sync finished with rc */
+	int quit; /* guarded by mu */
+	int rc;	  /* guarded by mu */
+	int efd;  /* eventfd: the thread tells the loop that the sync finished */
+	struct event *ev;
 };
 
 struct node {
@@ -88,6 +110,12 @@ struct node {
 	struct raft_status final; /* status kept after the core is gone */
 
 	uint64_t ready_batches, snapshots_taken, snapshots_installed;
+	uint64_t syncs; /* storage syncs, as of the last batch (node_get_info during a sync) */
+
+	struct syncer syncer;
+	int sync_busy;		      /* pending_rd is being persisted by the sync thread */
+	int no_async;		      /* stopping: persist inline */
+	struct raft_ready pending_rd; /* the batch in flight, finished by batch_done */
 };
 
 static uint64_t mono_ms(void)
@@ -370,7 +398,13 @@ static void schedule_ready(struct node *n)
 
 /* ------------------------------------------------------------------ the ready loop */
 
-static int persist(struct node *n, const struct raft_ready *rd)
+/*
+ * Step 1 of a batch, up to the sync: the snapshot file (durable when saved),
+ * then the log and hard state records (buffered by the storage). *must_sync
+ * tells whether the batch needs raft_storage_sync before anything depends on
+ * it.
+ */
+static int persist_stage(struct node *n, const struct raft_ready *rd, bool *must_sync)
 {
 	int rc;
 
@@ -397,13 +431,13 @@ static int persist(struct node *n, const struct raft_ready *rd)
 		if (rc)
 			return rc;
 	}
-	bool must_sync = rd->snapshot != NULL || rd->n_entries > 0;
+	*must_sync = rd->snapshot != NULL || rd->n_entries > 0;
 	if (rd->hs_changed) {
 		struct raft_hard_state cur;
 
 		raft_storage_hard_state(n->st, &cur);
 		/* term and vote must be durable before anything depends on them */
-		must_sync |= cur.term != rd->hs.term || cur.vote != rd->hs.vote;
+		*must_sync |= cur.term != rd->hs.term || cur.vote != rd->hs.vote;
 		rc = raft_storage_set_hard_state(n->st, &rd->hs);
 		if (rc)
 			return rc;
@@ -415,9 +449,7 @@ static int persist(struct node *n, const struct raft_ready *rd)
 	 * it again from the leader, and the record rides along with the next sync
 	 * (etcd's MustSync rule). This halves the fsyncs per committed write.
 	 */
-	if (!must_sync)
-		return 0;
-	return raft_storage_sync(n->st);
+	return 0;
 }
 
 /*
@@ -645,14 +677,91 @@ static int leader_early(const struct raft_message *m)
 	       m->type == RAFT_MSG_SNAPSHOT;
 }
 
+/*
+ * Steps 2-5 of a batch, once step 1 is durable (rc 0) or failed (rc < 0).
+ * Returns -1 when the ready loop must stop (storage failure).
+ */
+static int batch_done(struct node *n, struct raft_ready *rd, int rc)
+{
+	struct raft_storage_stats ss;
+
+	if (rc) {
+		/* Nothing of this batch may leave the node: it is not durable. */
+		snprintf(n->why, sizeof(n->why), "storage: %s (%s)", strerror(-rc),
+			 raft_storage_errmsg(n->st));
+		n->fatal = NODE_STOP_STORAGE_ERROR;
+		raft_advance(n->r, rd);
+		return -1;
+	}
+	raft_storage_get_stats(n->st, &ss);
+	n->syncs = ss.syncs;
+	for (size_t i = 0; i < rd->n_msgs; i++)
+		if (!leader_early(&rd->msgs[i]))
+			(void)raft_transport_send(n->t, &rd->msgs[i]); /* loss is tolerated */
+	if (rd->snapshot)
+		install_snapshot(n, rd->snapshot);
+	for (size_t i = 0; i < rd->n_committed && !n->fatal; i++)
+		apply_entry(n, &rd->committed[i]);
+	note_read_states(n, rd);
+	raft_advance(n->r, rd);
+	finish_reads(n);
+	if (!n->fatal && !n->removed)
+		maybe_snapshot(n);
+	check_role(n);
+	submit_reads(n);
+	sync_peers(n);
+	return 0;
+}
+
+static void syncer_submit(struct node *n)
+{
+	struct syncer *y = &n->syncer;
+
+	n->sync_busy = 1;
+	pthread_mutex_lock(&y->mu);
+	y->job = 1;
+	pthread_cond_signal(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+}
+
+/* The in-flight sync's result, waiting for it if it is still running. */
+static int syncer_wait(struct node *n)
+{
+	struct syncer *y = &n->syncer;
+	uint64_t v;
+	int rc;
+
+	pthread_mutex_lock(&y->mu);
+	while (!y->done)
+		pthread_cond_wait(&y->cv, &y->mu);
+	y->done = 0;
+	rc = y->rc;
+	pthread_mutex_unlock(&y->mu);
+	if (read(y->efd, &v, sizeof(v)) < 0) {
+		/* already drained: fine */
+	}
+	n->sync_busy = 0;
+	return rc;
+}
+
+static void stop_after_batches(struct node *n)
+{
+	if (n->fatal)
+		stop_internal(n, (enum node_stop_reason)n->fatal, 1);
+	else if (n->removed)
+		stop_internal(n, NODE_STOP_REMOVED, 1);
+}
+
 static void run_ready(struct node *n)
 {
 	int batches = 0;
 
-	if (n->stopped)
+	/* A batch in flight is finished by on_synced, which runs the loop again. */
+	if (n->stopped || n->sync_busy)
 		return;
 	while (!n->stopped && !n->removed && !n->fatal) {
 		struct raft_ready rd;
+		bool must_sync = false;
 		int rc;
 
 		if (batches == READY_BATCHES_PER_TURN) {
@@ -675,40 +784,127 @@ static void run_ready(struct node *n)
 		 * core enforces. So the leader's own APPEND/HEARTBEAT/SNAPSHOT
 		 * messages go now and the followers' fsyncs overlap the leader's;
 		 * everything that depends on this batch being durable (votes,
-		 * append responses, anything from a non-leader) waits below.
+		 * append responses, anything from a non-leader) waits for
+		 * batch_done.
 		 */
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			if (leader_early(&rd.msgs[i]))
 				(void)raft_transport_send(n->t, &rd.msgs[i]);
-		rc = persist(n, &rd);
-		if (rc) {
-			/* Nothing of this batch may leave the node: it is not durable. */
-			snprintf(n->why, sizeof(n->why), "storage: %s (%s)", strerror(-rc),
-				 raft_storage_errmsg(n->st));
-			n->fatal = NODE_STOP_STORAGE_ERROR;
-			raft_advance(n->r, &rd);
-			break;
+		rc = persist_stage(n, &rd, &must_sync);
+		if (rc == 0 && must_sync) {
+			if (n->syncer.started && !n->no_async) {
+				/*
+				 * The sync runs on the sync thread; the loop goes on
+				 * stepping messages and taking proposals into the core,
+				 * which holds them for the next batch (no new batch
+				 * before raft_advance of this one; raft.h's CONTRACT:
+				 * "steps 1-3 may take time"). on_synced finishes this
+				 * batch, in the same order as here.
+				 */
+				n->pending_rd = rd;
+				syncer_submit(n);
+				return;
+			}
+			rc = raft_storage_sync(n->st);
 		}
-		for (size_t i = 0; i < rd.n_msgs; i++)
-			if (!leader_early(&rd.msgs[i]))
-				(void)raft_transport_send(n->t, &rd.msgs[i]); /* loss is tolerated */
-		if (rd.snapshot)
-			install_snapshot(n, rd.snapshot);
-		for (size_t i = 0; i < rd.n_committed && !n->fatal; i++)
-			apply_entry(n, &rd.committed[i]);
-		note_read_states(n, &rd);
-		raft_advance(n->r, &rd);
-		finish_reads(n);
-		if (!n->fatal && !n->removed)
-			maybe_snapshot(n);
-		check_role(n);
-		submit_reads(n);
-		sync_peers(n);
+		if (batch_done(n, &rd, rc) != 0)
+			break;
 	}
-	if (n->fatal)
-		stop_internal(n, (enum node_stop_reason)n->fatal, 1);
-	else if (n->removed)
-		stop_internal(n, NODE_STOP_REMOVED, 1);
+	stop_after_batches(n);
+}
+
+static void on_synced(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	struct raft_ready rd;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (!n->sync_busy || n->stopped)
+		return; /* already collected by syncer_wait */
+	rc = syncer_wait(n);
+	rd = n->pending_rd;
+	memset(&n->pending_rd, 0, sizeof(n->pending_rd));
+	if (batch_done(n, &rd, rc) == 0)
+		run_ready(n);
+	else
+		stop_after_batches(n);
+}
+
+/* Stop the sync thread (no sync in flight any more). */
+static void syncer_stop(struct node *n)
+{
+	struct syncer *y = &n->syncer;
+
+	if (y->started) {
+		pthread_mutex_lock(&y->mu);
+		y->quit = 1;
+		pthread_cond_signal(&y->cv);
+		pthread_mutex_unlock(&y->mu);
+		pthread_join(y->thread, NULL);
+		pthread_cond_destroy(&y->cv);
+		pthread_mutex_destroy(&y->mu);
+		y->started = 0;
+	}
+	if (y->ev)
+		event_free(y->ev);
+	y->ev = NULL;
+	if (y->efd >= 0)
+		close(y->efd);
+	y->efd = -1;
+}
+
+static void *syncer_main(void *arg)
+{
+	struct node *n = arg;
+	struct syncer *y = &n->syncer;
+	const uint64_t one = 1;
+
+	pthread_mutex_lock(&y->mu);
+	for (;;) {
+		while (!y->job && !y->quit)
+			pthread_cond_wait(&y->cv, &y->mu);
+		if (y->quit)
+			break;
+		y->job = 0;
+		pthread_mutex_unlock(&y->mu);
+		int rc = raft_storage_sync(n->st);
+		pthread_mutex_lock(&y->mu);
+		y->rc = rc;
+		y->done = 1;
+		pthread_cond_broadcast(&y->cv);
+		if (write(y->efd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+			/* cannot overflow with one sync in flight */
+		}
+	}
+	pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+/* Without the thread (any failure here) batches are synced inline, as before. */
+static void syncer_start(struct node *n)
+{
+	struct syncer *y = &n->syncer;
+
+	y->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (y->efd < 0)
+		return;
+	y->ev = event_new(n->base, y->efd, EV_READ | EV_PERSIST, on_synced, n);
+	if (!y->ev || event_add(y->ev, NULL) != 0)
+		return;
+	if (pthread_mutex_init(&y->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&y->cv, NULL) != 0) {
+		pthread_mutex_destroy(&y->mu);
+		return;
+	}
+	if (pthread_create(&y->thread, NULL, syncer_main, n) != 0) {
+		pthread_cond_destroy(&y->cv);
+		pthread_mutex_destroy(&y->mu);
+		return;
+	}
+	y->started = 1;
 }
 
 static void on_ready(evutil_socket_t fd, short what, void *arg)
@@ -874,6 +1070,7 @@ int node_start(struct event_base *base, const struct node_config *cfg, const str
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
+	n->syncer.efd = -1;
 	n->base = base;
 	n->cfg = *cfg;
 	n->app = *app;
@@ -996,6 +1193,7 @@ int node_start(struct event_base *base, const struct node_config *cfg, const str
 	tv.tv_sec = n->cfg.tick_ms / 1000;
 	tv.tv_usec = (n->cfg.tick_ms % 1000) * 1000;
 	event_add(n->tick_ev, &tv);
+	syncer_start(n);
 	n->last_role = RAFT_FOLLOWER;
 	sync_peers(n);
 	/* The first batch re-applies the committed entries after the snapshot. */
@@ -1024,6 +1222,12 @@ static void stop_internal(struct node *n, enum node_stop_reason why, int notify)
 	}
 	fail_props(n, NODE_STOPPED);
 	fail_reads(n, NODE_STOPPED, 0);
+	if (n->sync_busy) {
+		/* Only reached through node_stop, which finished the batch in flight. */
+		(void)syncer_wait(n);
+		raft_advance(n->r, &n->pending_rd);
+	}
+	syncer_stop(n);
 	if (n->st) {
 		(void)raft_storage_sync(n->st);
 		raft_storage_close(n->st);
@@ -1043,6 +1247,19 @@ int node_stop(struct node *n)
 
 	if (!n || n->stopped)
 		return 0;
+	/* From here on batches are persisted inline; the one in flight is finished first. */
+	n->no_async = 1;
+	if (n->sync_busy) {
+		struct raft_ready rd;
+		int src = syncer_wait(n);
+
+		rd = n->pending_rd;
+		memset(&n->pending_rd, 0, sizeof(n->pending_rd));
+		if (batch_done(n, &rd, src) != 0) {
+			stop_after_batches(n);
+			return 0;
+		}
+	}
 	run_ready(n);
 	if (n->stopped)
 		return 0;
@@ -1065,6 +1282,13 @@ void node_free(struct node *n)
 		}
 		fail_props(n, NODE_STOPPED);
 		fail_reads(n, NODE_STOPPED, 0);
+		if (n->sync_busy) {
+			/* The thread still uses the storage: let it finish, then drop the
+			 * batch as a crash would (nothing of it is sent or applied). */
+			(void)syncer_wait(n);
+			raft_advance(n->r, &n->pending_rd);
+		}
+		syncer_stop(n);
 		raft_storage_close(n->st);
 		raft_transport_free(n->t);
 		raft_destroy(n->r);
@@ -1213,6 +1437,16 @@ raft_id node_leader(const struct node *n)
 	return cur_leader(n);
 }
 
+int node_is_leader(const struct node *n)
+{
+	struct raft_status s;
+
+	if (!n || n->stopped || !n->r)
+		return 0;
+	raft_get_status(n->r, &s);
+	return s.role == RAFT_LEADER;
+}
+
 void node_get_info(const struct node *n, struct node_info *info)
 {
 	struct raft_status s;
@@ -1240,11 +1474,13 @@ void node_get_info(const struct node *n, struct node_info *info)
 	info->ready_batches = n->ready_batches;
 	info->snapshots_taken = n->snapshots_taken;
 	info->snapshots_installed = n->snapshots_installed;
-	if (n->st) {
+	if (n->st && !n->sync_busy) {
 		struct raft_storage_stats ss;
 
 		raft_storage_get_stats(n->st, &ss);
 		info->syncs = ss.syncs;
+	} else {
+		info->syncs = n->syncs; /* the sync thread owns the storage now */
 	}
 	conf_members(&s.conf, ids, &k);
 	for (size_t i = 0; i < k; i++) {

@@ -199,6 +199,9 @@ int node_transfer(struct node *n, raft_id id);
 /* Current leader as this node knows it (0 if none). */
 raft_id node_leader(const struct node *n);
 
+/* 1 if this node is the leader now (the cheap form of node_get_info().role). */
+int node_is_leader(const struct node *n);
+
 /* Fills *info. Any time, loop thread. */
 void node_get_info(const struct node *n, struct node_info *info);
 

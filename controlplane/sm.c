@@ -269,27 +269,29 @@ enum sm_errcode sm_check_def(struct sm_service_def *d, int resolve, struct sm_er
 enum sm_errcode sm_check_backend(const struct sm_service_def *d, const struct sm_backend *b,
 				 struct sm_err *err)
 {
+	/* The address is formatted only for a message: every write is checked up to three
+	 * times (API, proposal, apply on every node), and formatting was most of the cost. */
 	char a[ADDR_STRLEN];
 
 	if ((b->addr.family != ADDR_V4 && b->addr.family != ADDR_V6) || !addr_canonical(&b->addr))
 		return fail(err, SM_ERR_INVALID, "service \"%s\": backend address invalid",
 			    d->name);
-	addr_format(&b->addr, a, sizeof(a));
 	if (d->mode == FWD_MODE_TUNNEL ? b->addr.family != ADDR_V4
 				       : b->addr.family != d->vip.family)
 		return fail(err, SM_ERR_INVALID,
 			    "service \"%s\": backend %s does not fit the mode and VIP family",
-			    d->name, a);
+			    d->name, addr_format(&b->addr, a, sizeof(a)));
 	if (b->port == 0)
-		return fail(err, SM_ERR_INVALID, "service \"%s\": backend %s port 0", d->name, a);
+		return fail(err, SM_ERR_INVALID, "service \"%s\": backend %s port 0", d->name,
+			    addr_format(&b->addr, a, sizeof(a)));
 	if (d->mode != FWD_MODE_NAT && b->port != d->port)
 		return fail(err, SM_ERR_INVALID,
 			    "service \"%s\": backend %s port %u differs from the service port, "
 			    "which dsr/tunnel cannot rewrite",
-			    d->name, a, b->port);
+			    d->name, addr_format(&b->addr, a, sizeof(a)), b->port);
 	if (b->weight > SM_WEIGHT_MAX)
 		return fail(err, SM_ERR_INVALID, "service \"%s\": backend %s weight %u over %u",
-			    d->name, a, b->weight, SM_WEIGHT_MAX);
+			    d->name, addr_format(&b->addr, a, sizeof(a)), b->weight, SM_WEIGHT_MAX);
 	return SM_ERR_OK;
 }
 
@@ -671,11 +673,19 @@ static int a_register(struct sm_state *st, uint64_t index, const struct sm_cmd *
 		s->backends[pos].weight = b.weight;
 		s->backends[pos].lease = b.lease;
 	} else {
-		uint32_t cap = s->n_backends; /* backends grow exactly: bounded by table_size */
-		struct sm_backend *nb = realloc(s->backends, (size_t)(cap + 1) * sizeof(*nb));
-		if (nb == NULL)
-			return -ENOMEM;
-		s->backends = nb;
+		/*
+		 * Geometric growth: a realloc by one element copied the whole array
+		 * whenever it could not grow in place (two services filling at once
+		 * is enough), i.e. O(n) per register on every node.
+		 */
+		if (s->n_backends == s->cap_backends) {
+			uint32_t cap = s->cap_backends ? 2 * s->cap_backends : 8;
+			struct sm_backend *nb = realloc(s->backends, (size_t)cap * sizeof(*nb));
+			if (nb == NULL)
+				return -ENOMEM;
+			s->backends = nb;
+			s->cap_backends = cap;
+		}
 		memmove(&s->backends[pos + 1], &s->backends[pos],
 			(s->n_backends - pos) * sizeof(s->backends[0]));
 		b.created = index;
@@ -851,15 +861,18 @@ int sm_apply(struct sm_state *st, uint64_t index, const uint8_t *bytes, size_t l
 	memset(res, 0, sizeof(*res));
 	if (index <= st->revision)
 		return -EINVAL;
-	c = malloc(sizeof(*c)); /* ~4 KiB with the expiry batch: not on the stack */
-	if (c == NULL)
-		return -ENOMEM;
+	/*
+	 * ~4 KiB with the expiry batch: not on the stack, and not from malloc on
+	 * every entry either (an allocation that size makes glibc consolidate
+	 * its fast bins each time). sm_apply does not nest.
+	 */
+	static _Thread_local struct sm_cmd scratch;
+	c = &scratch;
 	if (sm_cmd_decode(bytes, len, c) != 0)
 		fail(&err, SM_ERR_DECODE, "entry %llu is not a valid command",
 		     (unsigned long long)index);
 	else
 		rc = sm_apply_cmd(st, index, c, &err, res);
-	free(c);
 	if (rc != 0) {
 		memset(res, 0, sizeof(*res));
 		return rc;

@@ -123,6 +123,7 @@ struct sm_service {
 	uint64_t created;  /* revision */
 	uint64_t modified; /* revision of the last change to it or its backends */
 	uint32_t n_backends;
+	uint32_t cap_backends;	     /* allocated entries of backends[] */
 	struct sm_backend *backends; /* sorted by uid */
 };
 

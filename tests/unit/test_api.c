@@ -918,6 +918,30 @@ static void test_long_poll(void **state)
 	resp_free(w);
 }
 
+/* Forwarded writes share one kept-alive connection to the leader, not one each. */
+static void test_forwarding_reuses_connections(void **state)
+{
+	struct tc *t = *state;
+	struct resp *r;
+	char body[96];
+
+	r = req_on(t, t->fport, EVHTTP_REQ_POST, "/v1/services", ADMIN, WEB);
+	assert_int_equal(r->code, 201);
+	resp_free(r);
+	for (int i = 1; i <= 20; i++) {
+		snprintf(body, sizeof(body), "{\"address\":\"10.1.0.%d\"}", i);
+		r = req_on(t, t->fport, EVHTTP_REQ_POST, "/v1/services/web/backends", ADMIN, body);
+		assert_int_equal(r->code, 201);
+		resp_free(r);
+	}
+	assert_int_equal(sm_service_get(t->lf.own, "web")->n_backends, 20);
+	r = req_on(t, t->fport, EVHTTP_REQ_GET, "/metrics", NULL, NULL);
+	assert_int_equal(r->code, 200);
+	assert_non_null(strstr(r->body, "fulcrum_api_forwarded_total 21\n"));
+	assert_non_null(strstr(r->body, "fulcrum_api_forward_connections_total 1\n"));
+	resp_free(r);
+}
+
 static void test_follower_forwarding(void **state)
 {
 	struct tc *t = *state;
@@ -1039,6 +1063,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_health_ready_metrics_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forwarding_reuses_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_services_crud, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),

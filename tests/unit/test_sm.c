@@ -451,6 +451,64 @@ static void test_backend_limits(void **state)
 	sm_free(l.st);
 }
 
+/*
+ * Two services growing in turns (the registrations of two clients interleave
+ * in the log): past every capacity step, each keeps its backends sorted by
+ * uid, findable, with the fields they were registered with, and
+ * deregistering half leaves the other half intact.
+ */
+static void test_backend_growth_interleaved(void **state)
+{
+	struct log l;
+	struct sm_cmd c;
+	char a[32];
+	const int n = 600;
+
+	(void)state;
+	log_init(&l);
+	c = svc("one", "192.0.2.100", 80, FWD_MODE_NAT);
+	c.u.service.table_size = 1021;
+	expect(&l, &c, SM_ERR_OK);
+	c = svc("two", "192.0.2.101", 80, FWD_MODE_NAT);
+	c.u.service.table_size = 1021;
+	expect(&l, &c, SM_ERR_OK);
+	for (int i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "10.1.%d.%d", i / 200, i % 200 + 1);
+		c = reg("one", a, 80, (uint32_t)i + 1, 0);
+		assert_int_equal(run(&l, &c, NULL), SM_ERR_OK);
+		c = reg("two", a, 8080, (uint32_t)i + 7, 0);
+		assert_int_equal(run(&l, &c, NULL), SM_ERR_OK);
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct sm_service *s = sm_service_get(l.st, k == 0 ? "one" : "two");
+
+		assert_non_null(s);
+		assert_int_equal(s->n_backends, n);
+		assert_true(s->cap_backends >= s->n_backends);
+		for (uint32_t j = 1; j < s->n_backends; j++)
+			assert_true(s->backends[j - 1].uid < s->backends[j].uid);
+		for (int i = 0; i < n; i++) {
+			snprintf(a, sizeof(a), "10.1.%d.%d", i / 200, i % 200 + 1);
+			const struct sm_backend *b =
+			    sm_backend_get(s, uid_of(a, k == 0 ? 80 : 8080));
+			assert_non_null(b);
+			assert_int_equal(b->weight, (uint32_t)i + (k == 0 ? 1 : 7));
+		}
+	}
+	for (int i = 0; i < n; i += 2) {
+		snprintf(a, sizeof(a), "10.1.%d.%d", i / 200, i % 200 + 1);
+		c = be(SM_CMD_BACKEND_DEREGISTER, "one", uid_of(a, 80), 0);
+		assert_int_equal(run(&l, &c, NULL), SM_ERR_OK);
+	}
+	const struct sm_service *one = sm_service_get(l.st, "one");
+	assert_int_equal(one->n_backends, n / 2);
+	for (int i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "10.1.%d.%d", i / 200, i % 200 + 1);
+		assert_true((sm_backend_get(one, uid_of(a, 80)) != NULL) == (i % 2 == 1));
+	}
+	sm_free(l.st);
+}
+
 static void test_leases(void **state)
 {
 	struct log l;
@@ -1127,6 +1185,7 @@ int main(void)
 	    cmocka_unit_test(test_service_update_delete),
 	    cmocka_unit_test(test_backend_commands),
 	    cmocka_unit_test(test_backend_limits),
+	    cmocka_unit_test(test_backend_growth_interleaved),
 	    cmocka_unit_test(test_leases),
 	    cmocka_unit_test(test_seed_and_members),
 	    cmocka_unit_test(test_apply_became_invalid),

@@ -75,6 +75,8 @@ cleanup() {
 	trap '' INT TERM
 	[ -n "${WRKPID:-}" ] && kill -TERM "$WRKPID" 2>/dev/null
 	stop_all
+	# BENCH_KEEP_LOGS=DIR keeps the nodes' logs for a post-mortem.
+	[ -n "${BENCH_KEEP_LOGS:-}" ] && mkdir -p "$BENCH_KEEP_LOGS" && cp "$W"/flog? "$W"/elog? "$BENCH_KEEP_LOGS"/ 2>/dev/null
 	rm -rf "$W"
 	exit "$rc"
 }
@@ -136,6 +138,8 @@ f_api() { # N METHOD PATH [curl args]
 	shift 3
 	curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -X "$m" "http://127.0.0.1:$(fapi "$n")$p" "$@"
 }
+# N CLASS: node N's count of API answers of CLASS (2xx, 4xx, 5xx) from /metrics.
+f_metric() { curl -s --max-time 2 "http://127.0.0.1:$(fapi "$1")/metrics" | sed -n "s/^fulcrum_api_responses_total{code=\"$2\"} //p"; }
 # The leader every node names, that node saying it leads; "" otherwise.
 f_leader() {
 	local n l="" x
@@ -238,14 +242,16 @@ KSVC=$(((DUR * 8000 + PER_SVC - 1) / PER_SVC))
 
 # run_wrk SYSTEM CONNS TAG: appends "rps p50_ms p99_ms errors" to $W/res_SYSTEM_CONNS
 run_wrk() {
-	local sys=$1 c=$2 tag=$3 th url script out l t k svcs=()
+	local sys=$1 c=$2 tag=$3 th url script out l t k n svcs=()
 	th=$([ "$c" = 1 ] && echo 1 || echo 2)
 	if [ "$sys" = fulcrum ]; then
 		l=$(wait_ready f 30) || { echo "fulcrum: cluster not ready before run $tag" >&2; return 1; }
 		for ((t = 0; t < th; t++)); do
 			for ((k = 0; k < KSVC; k++)); do
 				svcs+=("$tag-t$t-$k")
-				f_api "$l" POST /v1/services -o /dev/null -d "{\"name\":\"$tag-t$t-$k\",\"vip\":\"10.200.$((${#svcs[@]} / 250)).$((${#svcs[@]} % 250 + 1))\",\"port\":80,\"table_size\":4099}"
+				out=$(f_api "$l" POST /v1/services -w ' %{http_code}' -d "{\"name\":\"$tag-t$t-$k\",\"vip\":\"10.200.$((${#svcs[@]} / 250)).$((${#svcs[@]} % 250 + 1))\",\"port\":80,\"table_size\":4099}")
+				# A missing service turns its share of the run into errors: say why.
+				[ "${out##* }" = 201 ] || echo "fulcrum: creating service $tag-t$t-$k on node $l: ${out:-no answer}" >&2
 			done
 		done
 		url=http://127.0.0.1:$(fapi "$l")
@@ -255,6 +261,14 @@ run_wrk() {
 		url=http://127.0.0.1:$(eclient "$l")
 		script=tools/bench/cluster_put.lua
 	fi
+	local m4 m5 terms=""
+	if [ "$sys" = fulcrum ]; then
+		# To explain errors afterwards without slowing the client: the leader's
+		# answer counters by class, and the nodes' terms (a leader change).
+		m4=$(f_metric "$l" 4xx)
+		m5=$(f_metric "$l" 5xx)
+		terms=$(for n in 1 2 3; do f_st "$n" term; done | tr '\n' ' ')
+	fi
 	BENCH_TOKEN=$TOKEN BENCH_PREFIX=$tag BENCH_PER_SVC=$PER_SVC \
 		wrk -t"$th" -c"$c" -d"${DUR}s" --timeout 5s -s "$script" "$url" >"$W/wrk.out" 2>&1 &
 	WRKPID=$!
@@ -262,9 +276,27 @@ run_wrk() {
 	WRKPID=
 	out=$(grep '^RESULT' "$W/wrk.out")
 	[ -n "$out" ] || { echo "$sys: wrk gave no result:" >&2; cat "$W/wrk.out" >&2; return 1; }
+	if [ "$sys" = fulcrum ] && [ "$(echo "$out" | awk '{print $4 + $5}')" != 0 ]; then
+		local a4 a5
+		a4=$(f_metric "$l" 4xx)
+		a5=$(f_metric "$l" 5xx)
+		echo "   $sys run $tag: $(echo "$out" | awk '{print $4 " non-2xx, " $5 " socket errors"}');" \
+			"node $l answered $((${a4:-0} - ${m4:-0})) 4xx, $((${a5:-0} - ${m5:-0})) 5xx;" \
+			"terms ${terms}-> $(for n in 1 2 3; do f_st "$n" term; done | tr '\n' ' ')"
+	fi
 	# RESULT requests duration_us non2xx sockerr p50 p99 mean max
 	echo "$out" | awk '{ok = $2 - $4; printf "%.1f %.2f %.2f %d\n", ok / ($3 / 1e6), $6 / 1000, $7 / 1000, $4 + $5}' >>"$W/res_${sys}_$c"
-	for k in "${svcs[@]}"; do f_api "$l" DELETE "/v1/services/$k" -o /dev/null; done
+	# Delete this run's services (the next run reuses their VIPs); retried on the node
+	# that leads now, and reported if it still fails.
+	for k in "${svcs[@]}"; do
+		for t in 1 2 3; do
+			out=$(f_api "$l" DELETE "/v1/services/$k" -w ' %{http_code}')
+			case "${out##* }" in 200 | 404) break ;; esac
+			sleep 0.5
+			l=$(wait_ready f 30) || break
+		done
+		case "${out##* }" in 200 | 404) ;; *) echo "fulcrum: deleting service $k: ${out:-no answer}" >&2 ;; esac
+	done
 	return 0
 }
 
