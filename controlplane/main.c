@@ -343,21 +343,28 @@ static int neigh_sync_config(struct app *app, uint64_t now)
 	want = calloc(cap, sizeof(*want));
 	if (want == NULL)
 		return -ENOMEM;
-	/* Only IPv4 is resolved on the wire (ARP); IPv6 next hops need static entries for now. */
-	if (cfg->gateway.family == ADDR_V4)
+	/*
+	 * Resolved on the wire: IPv4 by ARP, IPv6 by neighbour solicitation
+	 * (which needs the node's IPv6 address as source; without one, IPv6
+	 * next hops need static entries).
+	 */
+#define RESOLVABLE(a)                                                                              \
+	((a)->family == ADDR_V4 || ((a)->family == ADDR_V6 && cfg->node_v6.family == ADDR_V6))
+	if (RESOLVABLE(&cfg->gateway))
 		want[n++] = cfg->gateway;
 	for (uint32_t i = 0; i < nsvc; i++) {
 		if (sm != NULL) {
 			const struct sm_service *s = sm_service_at(sm, i);
 			for (uint32_t j = 0; j < s->n_backends; j++)
-				if (s->backends[j].addr.family == ADDR_V4)
+				if (RESOLVABLE(&s->backends[j].addr))
 					want[n++] = s->backends[j].addr;
 			continue;
 		}
 		for (uint32_t j = 0; j < cfg->services[i].n_backends; j++)
-			if (cfg->services[i].backends[j].addr.family == ADDR_V4)
+			if (RESOLVABLE(&cfg->services[i].backends[j].addr))
 				want[n++] = cfg->services[i].backends[j].addr;
 	}
+#undef RESOLVABLE
 	rc = neigh_set_wanted(app->neigh, want, n, now);
 	free(want);
 	if (rc != 0)
@@ -365,16 +372,22 @@ static int neigh_sync_config(struct app *app, uint64_t now)
 	return 0;
 }
 
+/* Resolve a wanted address: an ARP request (IPv4) or a neighbour solicitation (IPv6). */
 static void send_arp_request(void *ctx, const struct addr *a)
 {
 	struct app *app = ctx;
-	uint8_t frame[NEIGH_ARP_FRAME_LEN];
+	uint8_t frame[NEIGH_NS_FRAME_LEN > NEIGH_ARP_FRAME_LEN ? NEIGH_NS_FRAME_LEN
+							     : NEIGH_ARP_FRAME_LEN];
 	char b[ADDR_STRLEN];
+	int len = a->family == ADDR_V6
+			  ? neigh_ns_request(frame, sizeof(frame), app->port_mac, &app->cfg.node_v6, a)
+			  : neigh_arp_request(frame, sizeof(frame), app->port_mac, &app->cfg.node_v4, a);
 
-	if (neigh_arp_request(frame, sizeof(frame), app->port_mac, &app->cfg.node_v4, a) < 0)
+	if (len < 0)
 		return;
-	int rc = dpdk_control_send(app->dp, frame, NEIGH_ARP_FRAME_LEN);
-	log_debug("ARP who-has %s: %s", addr_format(a, b, sizeof(b)), rc == 0 ? "sent" : strerror(-rc));
+	int rc = dpdk_control_send(app->dp, frame, (uint32_t)len);
+	log_debug("%s %s: %s", a->family == ADDR_V6 ? "neighbour solicitation for" : "ARP who-has",
+		  addr_format(a, b, sizeof(b)), rc == 0 ? "sent" : strerror(-rc));
 }
 
 /* A packet fwd handed to the control thread (FWD_CONTROL). */
@@ -382,20 +395,39 @@ static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
 {
 	struct app *app = ctx;
 	struct pkt_info pi;
+	struct addr who;
+	uint8_t mac[6];
+	int for_us;
 
-	if (pkt_parse(frame, len, &pi) != 0 || pi.l3 != PKT_L3_ARP) {
-		app->control_other++; /* IPv6 ND and the rest: not handled yet */
+	if (pkt_parse(frame, len, &pi) != 0) {
+		app->control_other++;
 		return;
 	}
-	/* RFC 826 merge: add the sender only if the packet was meant for us. */
-	int for_us = pi.arp_op == PKT_ARP_REPLY && addr_eq(&pi.dst, &app->cfg.node_v4);
-	int rc = neigh_learn(app->neigh, &pi.src, pi.arp_sha, mono_ns(), for_us);
+	if (pi.l3 == PKT_L3_ARP) {
+		/* RFC 826 merge: add the sender only if the packet was meant for us. */
+		for_us = pi.arp_op == PKT_ARP_REPLY && addr_eq(&pi.dst, &app->cfg.node_v4);
+		who = pi.src;
+		memcpy(mac, pi.arp_sha, 6);
+	} else {
+		/*
+		 * IPv6 neighbour discovery, the same merge rule: an advertisement
+		 * answering our solicitation (S set, to the node address) may
+		 * create an entry; anything else only refreshes or corrects one.
+		 */
+		int solicited = 0;
+		if (neigh_nd_parse(frame, &pi, &who, mac, &solicited) != 1) {
+			app->control_other++;
+			return;
+		}
+		for_us = pi.icmp_type == 136 && solicited && addr_eq(&pi.dst, &app->cfg.node_v6);
+	}
+	int rc = neigh_learn(app->neigh, &who, mac, mono_ns(), for_us);
 	if (rc == 1) {
 		char b[ADDR_STRLEN];
 		app->arp_learned++;
 		log_info("neighbour %s is at %02x:%02x:%02x:%02x:%02x:%02x",
-			 addr_format(&pi.src, b, sizeof(b)), pi.arp_sha[0], pi.arp_sha[1],
-			 pi.arp_sha[2], pi.arp_sha[3], pi.arp_sha[4], pi.arp_sha[5]);
+			 addr_format(&who, b, sizeof(b)), mac[0], mac[1], mac[2], mac[3], mac[4],
+			 mac[5]);
 		app->need_rebuild = 1;
 	}
 }

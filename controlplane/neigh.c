@@ -2,9 +2,11 @@
 #include "controlplane/neigh.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/csum.h"
 #include "dataplane/hash.h"
 
 struct neigh_slot {
@@ -363,4 +365,75 @@ int neigh_arp_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6]
 	/* target hardware address stays zero */
 	memcpy(arp + 24, target->b, 4);
 	return NEIGH_ARP_FRAME_LEN;
+}
+
+int neigh_ns_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
+		     const struct addr *sender_ip, const struct addr *target)
+{
+	static const uint8_t snm[13] = {0xff, 0x02, [11] = 0x01, [12] = 0xff};
+	struct addr dst;
+
+	if (size < NEIGH_NS_FRAME_LEN || sender_ip == NULL || target == NULL ||
+	    sender_ip->family != ADDR_V6 || target->family != ADDR_V6)
+		return -EINVAL;
+	/* solicited-node multicast: ff02::1:ff00:0/104 plus the target's low 24 bits */
+	dst = *target;
+	memcpy(dst.b, snm, 13);
+	memset(frame, 0, NEIGH_NS_FRAME_LEN);
+	frame[0] = 0x33; /* its Ethernet group: 33:33 and the address's low 32 bits */
+	frame[1] = 0x33;
+	memcpy(frame + 2, dst.b + 12, 4);
+	memcpy(frame + 6, sender_mac, 6);
+	frame[12] = 0x86; /* ethertype IPv6 */
+	frame[13] = 0xdd;
+	uint8_t *ip = frame + 14, *icmp = ip + 40;
+	ip[0] = 0x60;
+	ip[5] = 32; /* payload length */
+	ip[6] = IPPROTO_ICMPV6;
+	ip[7] = 255;
+	memcpy(ip + 8, sender_ip->b, 16);
+	memcpy(ip + 24, dst.b, 16);
+	icmp[0] = 135;
+	memcpy(icmp + 8, target->b, 16);
+	icmp[24] = 1; /* Source Link-Layer Address, 1 x 8 bytes */
+	icmp[25] = 1;
+	memcpy(icmp + 26, sender_mac, 6);
+	if (csum_l4_fill(sender_ip, &dst, IPPROTO_ICMPV6, icmp, 32) != 0)
+		return -EINVAL;
+	return NEIGH_NS_FRAME_LEN;
+}
+
+int neigh_nd_parse(const uint8_t *frame, const struct pkt_info *pi, struct addr *who,
+		   uint8_t mac[6], int *solicited)
+{
+	static const uint8_t unspecified[16];
+	const uint8_t *icmp = frame + pi->l4_off, *lla = NULL;
+	uint32_t mlen = pi->l4_len;
+
+	if (pi->l3 != PKT_L3_IPV6 || pi->l4_proto != IPPROTO_ICMPV6 || pi->frag != PKT_FRAG_NONE ||
+	    (pi->icmp_type != 135 && pi->icmp_type != 136))
+		return -EINVAL;
+	if (frame[pi->l3_off + 7] != 255 || pi->icmp_code != 0 || mlen < 24 || icmp[8] == 0xff)
+		return -EINVAL;
+	/* options: type, length in units of 8 bytes (0 is invalid), value */
+	uint8_t want = pi->icmp_type == 135 ? 1 : 2;
+	for (uint32_t off = 24; off + 2 <= mlen; off += icmp[off + 1] * 8u) {
+		if (icmp[off + 1] == 0 || off + icmp[off + 1] * 8u > mlen)
+			return -EINVAL;
+		if (icmp[off] == want)
+			lla = icmp + off + 2;
+	}
+	if (pi->icmp_type == 135) {
+		if (memcmp(frame + pi->l3_off + 8, unspecified, 16) == 0)
+			return lla != NULL ? -EINVAL : 0; /* a probe: nobody to learn */
+		*who = pi->src;
+		*solicited = 0;
+	} else {
+		addr_set_v6(who, icmp + 8);
+		*solicited = (icmp[4] & 0x40) != 0;
+	}
+	if (lla == NULL)
+		return 0;
+	memcpy(mac, lla, 6);
+	return 1;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "dataplane/addr.h"
+#include "dataplane/pkt.h"
 
 /*
  * Pure C: no clock, no I/O. Time comes in as `now` (monotonic ns) and ARP
@@ -119,5 +120,33 @@ void neigh_foreach(const struct neigh_table *t,
  */
 int neigh_arp_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
 		      const struct addr *sender_ip, const struct addr *target);
+
+/* Length of the frames neigh_ns_request() writes: 14 + 40 + 32. */
+#define NEIGH_NS_FRAME_LEN 86
+
+/*
+ * IPv6's ARP request: write a neighbour solicitation (RFC 4861 4.3) "who has
+ * `target`", from `sender_ip` at `sender_mac` (Source Link-Layer Address
+ * option), to target's solicited-node multicast address and its Ethernet
+ * group (33:33:ff:..), hop limit 255, checksum filled, into
+ * frame[0 .. NEIGH_NS_FRAME_LEN). Both addresses must be IPv6. Returns
+ * NEIGH_NS_FRAME_LEN or -EINVAL. Pure; any thread.
+ */
+int neigh_ns_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
+		     const struct addr *sender_ip, const struct addr *target);
+
+/*
+ * What a neighbour discovery message (pi from pkt_parse of frame) teaches:
+ * an advertisement (136): its target is at the Target Link-Layer Address;
+ * a solicitation (135) from a unicast source: the source is at the Source
+ * Link-Layer Address. *solicited is the advertisement's S flag (0 for a
+ * solicitation). Returns 1 and fills *who, mac, *solicited; 0 when the
+ * message teaches nothing (no such option, a duplicate-address probe);
+ * -EINVAL when it is not neighbour discovery or fails RFC 4861's validity
+ * checks (7.1.1, 7.1.2: hop limit 255, code 0, lengths, option lengths,
+ * a multicast target). Pure; any thread.
+ */
+int neigh_nd_parse(const uint8_t *frame, const struct pkt_info *pi, struct addr *who,
+		   uint8_t mac[6], int *solicited);
 
 #endif

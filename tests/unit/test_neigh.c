@@ -7,12 +7,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controlplane/neigh.h"
 #include "dataplane/addr.h"
+#include "dataplane/csum.h"
 #include "dataplane/pkt.h"
 
 #define MS 1000000ull
@@ -396,6 +398,85 @@ static void test_foreach(void **state)
 }
 
 
+/*
+ * The neighbour solicitation is valid ND as the parser and RFC 4861 see it:
+ * to the target's solicited-node group, hop limit 255, checksum right, our
+ * MAC as source link-layer address; neigh_nd_parse learns the sender from
+ * it. The same frame turned into an advertisement teaches the target's MAC;
+ * broken ones are refused.
+ */
+static void test_nd_frames(void **state)
+{
+	(void)state;
+	static const uint8_t meb[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 2};
+	static const uint8_t tb[16] = {0x20, 0x01, 0x0d, 0xb8, [13] = 0xab, 0xcd, 0x11};
+	static const uint8_t snm[16] = {0xff, 0x02, [11] = 1, 0xff, 0xab, 0xcd, 0x11};
+	static const uint8_t grp[6] = {0x33, 0x33, 0xff, 0xab, 0xcd, 0x11};
+	uint8_t frame[NEIGH_NS_FRAME_LEN], mac[6], got[6];
+	struct addr me, target, who, v4a = v4(0x0a630002);
+	struct pkt_info pi;
+	int sol = -1;
+
+	addr_set_v6(&me, meb);
+	addr_set_v6(&target, tb);
+	mac_of(2, mac);
+	assert_int_equal(neigh_ns_request(frame, sizeof(frame) - 1, mac, &me, &target), -EINVAL);
+	assert_int_equal(neigh_ns_request(frame, sizeof(frame), mac, &v4a, &target), -EINVAL);
+	assert_int_equal(neigh_ns_request(frame, sizeof(frame), mac, &me, &v4a), -EINVAL);
+	assert_int_equal(neigh_ns_request(frame, sizeof(frame), mac, &me, &target),
+			 NEIGH_NS_FRAME_LEN);
+	assert_int_equal(pkt_parse(frame, NEIGH_NS_FRAME_LEN, &pi), 0);
+	assert_int_equal(pi.l3, PKT_L3_IPV6);
+	assert_int_equal(pi.l4_proto, IPPROTO_ICMPV6);
+	assert_int_equal(pi.icmp_type, 135);
+	assert_int_equal(pi.ttl, 255);
+	assert_true(addr_eq(&pi.src, &me));
+	assert_memory_equal(pi.dst.b, snm, 16);
+	assert_memory_equal(frame, grp, 6);
+	assert_memory_equal(frame + 6, mac, 6);
+	assert_int_equal(csum_l4_verify(&pi.src, &pi.dst, IPPROTO_ICMPV6, frame + pi.l4_off,
+					pi.l4_len),
+			 1);
+	assert_memory_equal(frame + pi.l4_off + 8, tb, 16);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 1);
+	assert_true(addr_eq(&who, &me));
+	assert_memory_equal(got, mac, 6);
+	assert_int_equal(sol, 0);
+
+	/* as an advertisement from the target (S set, its MAC as target link-layer address) */
+	uint8_t *icmp = frame + pi.l4_off;
+	uint8_t tmac[6];
+	mac_of(9, tmac);
+	icmp[0] = 136;
+	icmp[4] = 0x60;
+	icmp[24] = 2;
+	memcpy(icmp + 26, tmac, 6);
+	assert_int_equal(pkt_parse(frame, NEIGH_NS_FRAME_LEN, &pi), 0);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 1);
+	assert_true(addr_eq(&who, &target));
+	assert_memory_equal(got, tmac, 6);
+	assert_int_equal(sol, 1);
+	/* without the option: nothing learned */
+	icmp[24] = 14;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 0);
+	/* invalid: a zero-length option, a hop limit that is not 255, a multicast target */
+	icmp[24] = 2;
+	icmp[25] = 0;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	icmp[25] = 1;
+	frame[14 + 7] = 64;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	frame[14 + 7] = 255;
+	icmp[8] = 0xff;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	/* not ND at all */
+	uint8_t arp[NEIGH_ARP_FRAME_LEN];
+	struct addr t4 = v4(0x0a630015);
+	assert_int_equal(neigh_arp_request(arp, sizeof(arp), mac, &v4a, &t4), NEIGH_ARP_FRAME_LEN);
+	assert_int_equal(pkt_parse(arp, sizeof(arp), &pi), 0);
+	assert_int_equal(neigh_nd_parse(arp, &pi, &who, got, &sol), -EINVAL);
+}
+
 /* The request frame is what the project's own parser reads as an ARP request. */
 static void test_arp_request_frame(void **state)
 {
@@ -433,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(test_aging_unwanted), cmocka_unit_test(test_static),
 	    cmocka_unit_test(test_capacity), cmocka_unit_test(test_random_aging),
 	    cmocka_unit_test(test_foreach), cmocka_unit_test(test_arp_request_frame),
+	    cmocka_unit_test(test_nd_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
