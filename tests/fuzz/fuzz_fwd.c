@@ -6,8 +6,12 @@
  * through two workers with identical fresh flow tables: one takes them as
  * bursts (fwd_burst), the other one by one (fwd_packet). Control bits: the
  * burst size (1..8 from the low 3 bits, so that packets of one flow land in
- * one burst or in several), and the clock step between bursts (bits 3..4:
- * 0, 1 ms, 10 s or 1000 s: the last two expire SYN-only and idle flows).
+ * one burst or in several), the clock step between bursts (bits 3..4:
+ * 0, 1 ms, 10 s or 1000 s: the last two expire SYN-only and idle flows), and
+ * bits 5..7: after every how many bursts (0 = never) the forwarding state
+ * flips between two versions (a backend of each nat and dsr service
+ * removed and one drained in the second), so that flows are revalidated,
+ * keep their backend or move, in the middle of a sequence.
  *
  * Checked for every frame: both workers give the same verdict, drop reason,
  * service and backend, and leave the same bytes (fwd_burst is documented
@@ -44,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ROOM	    (HEADROOM + 256)
 #define SEC	    1000000000ull
 
-static struct fwd_state *state;
+static struct fwd_state *state, *state2;
 
 static struct addr a4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 {
@@ -66,15 +70,19 @@ static struct addr a6(uint16_t last)
 	return x;
 }
 
-/* The golden test's services, so that its frames make a useful seed corpus. */
-static struct fwd_state *build(void)
+/*
+ * The golden test's services, so that its frames make a useful seed corpus.
+ * Version 2: each service's second backend is gone and a third, new one is
+ * drained (weight 0), so flows of the first keep it, the second's move.
+ */
+static struct fwd_state *build(int version)
 {
-	static struct fwd_backend_spec b4[2], b6[2];
+	static struct fwd_backend_spec b4[3], b6[3];
 	static struct fwd_service_spec svc[7];
 	struct fwd_spec spec;
 	char err[256];
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		b4[i].addr = a4(10, 1, 0, (uint8_t)(11 + i));
 		b4[i].port = 8080;
 		b4[i].weight = 1;
@@ -85,12 +93,19 @@ static struct fwd_state *build(void)
 		b6[i] = b4[i];
 		b6[i].addr = a6((uint16_t)(0x11 + i));
 		b6[i].port = 443;
-		b6[i].uid = 3 + (uint32_t)i;
+		b6[i].uid = 4 + (uint32_t)i;
+	}
+	uint32_t nb = 2;
+	if (version == 2) { /* [0] stays, [1] leaves, [2] arrives drained */
+		b4[1] = b4[2];
+		b4[1].weight = 0;
+		b6[1] = b6[2];
+		b6[1].weight = 0;
 	}
 	memset(svc, 0, sizeof(svc));
 	svc[0] = (struct fwd_service_spec){.vip = a4(10, 1, 0, 100), .port = 80,
 					   .proto = IPPROTO_TCP, .mode = FWD_MODE_NAT,
-					   .n_backends = 2, .backends = b4, .announce = 1};
+					   .n_backends = nb, .backends = b4, .announce = 1};
 	svc[1] = svc[0];
 	svc[1].port = 53;
 	svc[1].proto = IPPROTO_UDP;
@@ -102,7 +117,7 @@ static struct fwd_state *build(void)
 	svc[3].vip = a4(10, 1, 0, 102);
 	svc[3].mode = FWD_MODE_TUNNEL;
 	svc[4] = (struct fwd_service_spec){.vip = a6(0x100), .port = 443, .proto = IPPROTO_TCP,
-					   .mode = FWD_MODE_DSR, .n_backends = 2, .backends = b6,
+					   .mode = FWD_MODE_DSR, .n_backends = nb, .backends = b6,
 					   .announce = 1};
 	svc[5] = svc[4];
 	svc[5].port = 80;
@@ -112,7 +127,7 @@ static struct fwd_state *build(void)
 	svc[6].port = 20003;
 	svc[6].proto = IPPROTO_TCP;
 	memset(&spec, 0, sizeof(spec));
-	spec.revision = 1;
+	spec.revision = (uint64_t)version;
 	spec.hash_seed = 0x5eed;
 	spec.port_mac[0] = 2;
 	spec.port_mac[5] = 1;
@@ -176,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned n = 0;
 
 	if (state == NULL) {
-		state = build();
+		state = build(1);
+		state2 = build(2);
 		a = malloc(sizeof(*a));
 		b = malloc(sizeof(*b));
 		CHECK(a && b);
@@ -186,6 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned burst = (data[0] & 7) + 1;
 	static const uint64_t steps[4] = {0, SEC / 1000, 10 * SEC, 1000 * SEC};
 	uint64_t step = steps[(data[0] >> 3) & 3];
+	unsigned flip = data[0] >> 5; /* bursts between state flips, 0 = never */
 	size_t off = 1;
 	while (off < size && n < FUZZ_FRAMES) {
 		size_t l = data[off++];
@@ -204,12 +221,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						  .headroom = HEADROOM};
 		}
 	uint64_t now = SEC;
+	const struct fwd_state *st = state;
+	unsigned bursts = 0;
 	for (unsigned i = 0; i < n; i += burst) {
 		unsigned m = n - i < burst ? n - i : burst;
-		fwd_burst(state, &a->w, &a->b[i], m, now, &a->r[i]);
+		fwd_burst(st, &a->w, &a->b[i], m, now, &a->r[i]);
 		for (unsigned j = i; j < i + m; j++)
-			fwd_packet(state, &b->w, &b->b[j], now, &b->r[j]);
+			fwd_packet(st, &b->w, &b->b[j], now, &b->r[j]);
 		now += step;
+		if (flip != 0 && ++bursts % flip == 0)
+			st = st == state ? state2 : state;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct fwd_result *x = &a->r[i], *y = &b->r[i];
