@@ -412,6 +412,8 @@ __attribute__((noinline)) void bench_cg_target(struct ctx *c, const char *kind)
 {
 	if (strcmp(kind, "swap") == 0)
 		bench_pass_swap(c, order, n_flows);
+	else if (strcmp(kind, "natest") == 0)
+		bench_pass_fwd(c, order + n_flows, n_nat, SEC + 3); /* established nat flows */
 	else
 		bench_pass_fwd(c, order, n_flows, SEC + 1); /* "new": SYN; "est": ACK */
 }
@@ -423,6 +425,20 @@ static int callgrind_child(const char *kind)
 	if (c == NULL)
 		return 1;
 	ctx_init(c);
+	if (strcmp(kind, "natest") == 0) { /* SYN, the backend's SYN+ACK, the client's ACK */
+		bench_pass_fwd(c, order + n_flows, n_nat, SEC + 1);
+		nat_learn(c, order + n_flows, n_nat);
+		gen_replies = true;
+		bench_pass_fwd(c, order + n_flows, n_nat, SEC + 2);
+		gen_replies = false;
+		tcp_flags = PKT_TCP_ACK;
+		bench_pass_fwd(c, order + n_flows, n_nat, SEC + 2);
+		shuffle(order + n_flows, n_nat);
+		bench_cg_target(c, kind);
+		ctx_free(c);
+		free(c);
+		return 0;
+	}
 	if (strcmp(kind, "new") != 0) {
 		bench_pass_fwd(c, order, n_flows, SEC); /* all flows in (SYN) */
 		tcp_flags = PKT_TCP_ACK;
@@ -481,7 +497,7 @@ int main(int argc, char **argv)
 	}
 	if (quick || child) {
 		n_flows = child ? 20000 : 1u << 16;
-		n_nat = child ? 0 : 20000;
+		n_nat = 20000;
 		runs = 3;
 	}
 	if (flows_opt > 0 && !child) {
@@ -501,14 +517,16 @@ int main(int argc, char **argv)
 		double swap = callgrind_count(argv[0], "swap");
 		double neu = callgrind_count(argv[0], "new");
 		double est = callgrind_count(argv[0], "est");
-		if (swap < 0 || neu < 0 || est < 0) {
+		double natest = callgrind_count(argv[0], "natest");
+		if (swap < 0 || neu < 0 || est < 0 || natest < 0) {
 			printf("\ncallgrind: not available (valgrind failed)\n");
 		} else {
-			printf("\ncallgrind (instructions, repeatable), dsr, 20000 flows:\n"
+			printf("\ncallgrind (instructions, repeatable), 20000 flows:\n"
 			       "  baseline (copy + MAC swap) %.1f instr/pkt\n"
-			       "  established                %.1f instr/pkt\n"
-			       "  new flow (SYN)             %.1f instr/pkt\n",
-			       swap / 20000, est / 20000, neu / 20000);
+			       "  dsr established            %.1f instr/pkt\n"
+			       "  dsr new flow (SYN)         %.1f instr/pkt\n"
+			       "  nat established            %.1f instr/pkt\n",
+			       swap / 20000, est / 20000, neu / 20000, natest / 20000);
 		}
 	}
 	return 0;
