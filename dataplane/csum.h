@@ -143,6 +143,35 @@ static inline uint32_t csum_diff_bytes(uint32_t acc, const uint8_t *old_b, const
 	return acc + r;
 }
 
+/*
+ * csum_diff_bytes of two fields at once (a packet's source and destination
+ * addresses, n bytes each, a multiple of 4), with one fold and one byte swap
+ * instead of two: the per-packet nat rewrite runs it on every packet.
+ */
+static inline uint32_t csum_diff_pair(uint32_t acc, const uint8_t *old1, const uint8_t *new1,
+				      const uint8_t *old2, const uint8_t *new2, unsigned n)
+{
+	uint64_t s = 0;
+	uint16_t r;
+
+	for (unsigned i = 0; i + 4 <= n; i += 4) {
+		uint32_t o1, w1, o2, w2;
+
+		memcpy(&o1, old1 + i, 4);
+		memcpy(&w1, new1 + i, 4);
+		memcpy(&o2, old2 + i, 4);
+		memcpy(&w2, new2 + i, 4);
+		s += (uint64_t)(uint32_t)~o1 + w1 + (uint32_t)~o2 + w2;
+	}
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffffffffu) + (s >> 32);
+	r = csum_fold16((uint32_t)s);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	r = __builtin_bswap16(r);
+#endif
+	return acc + r;
+}
+
 static inline uint32_t csum_diff128(uint32_t acc, const uint8_t old_b[16], const uint8_t new_b[16])
 {
 	return csum_diff_bytes(acc, old_b, new_b, 16);

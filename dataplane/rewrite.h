@@ -87,14 +87,12 @@ static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off,
 
 	/* one difference for both addresses: the IPv4 header and the pseudo-header cover them */
 	if (!v6) {
-		diff = csum_diff_bytes(0, ip + 12, new_src->b, 4);
-		diff = csum_diff_bytes(diff, ip + 16, new_dst->b, 4);
+		diff = csum_diff_pair(0, ip + 12, new_src->b, ip + 16, new_dst->b, 4);
 		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
 		memcpy(ip + 12, new_src->b, 4);
 		memcpy(ip + 16, new_dst->b, 4);
 	} else {
-		diff = csum_diff_bytes(0, ip + 8, new_src->b, 16);
-		diff = csum_diff_bytes(diff, ip + 24, new_dst->b, 16);
+		diff = csum_diff_pair(0, ip + 8, new_src->b, ip + 24, new_dst->b, 16);
 		memcpy(ip + 8, new_src->b, 16);
 		memcpy(ip + 24, new_dst->b, 16);
 	}
