@@ -74,7 +74,7 @@ static inline uint32_t fwd_vip_hash(const struct addr *vip, uint16_t port, uint8
 /* ------------------------------------------------------------------------ */
 /* State                                                                    */
 
-static uint32_t fwd_next_gen; /* control thread only */
+static uint32_t fwd_next_gen; /* one builder at a time (fwd.h, "Threads") */
 
 /* Inlined into the per-packet path; fwd_find_service() is the exported copy. */
 static inline uint32_t fwd_lookup_service(const struct fwd_state *st, const struct addr *vip,

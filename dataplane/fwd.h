@@ -12,10 +12,13 @@
 #include "dataplane/snat.h"
 
 /*
- * Threads. A struct fwd_state is built by the control thread
- * (fwd_state_build), published to the workers (RCU, dataplane glue), read by
- * any number of workers at once and never modified after publication, then
- * freed by the control thread after a grace period (fwd_state_free). A
+ * Threads. A struct fwd_state is built by one thread at a time
+ * (fwd_state_build: it draws the state's generation from a private
+ * counter; fulcrumd builds on the control thread, or in cluster mode on its
+ * builder thread, never both at once), published to the workers (RCU,
+ * dataplane glue), read by any number of workers at once and never modified
+ * after publication, then freed by the control thread after a grace period
+ * (fwd_state_free). A
  * struct fwd_worker belongs to exactly one worker thread. fwd_packet() and
  * fwd_burst() run on a worker: no allocation, no locks, no logging, no
  * formatting.
