@@ -85,6 +85,7 @@ struct build_job {
 	int had_need; /* need_rebuild was set when the inputs were taken */
 	const char *why;
 	uint32_t n_services; /* for the log line */
+	uint32_t skipped;    /* replicated services this node cannot serve (sm_to_spec) */
 	unsigned resolved, total;
 	uint8_t gw_mac[6];
 	struct fwd_state *st; /* the result; NULL with err on refusal */
@@ -149,6 +150,7 @@ struct app {
 	uint64_t last_status;
 	uint64_t last_applied_rebuild; /* mono ns of the last rebuild for a new revision */
 	uint64_t last_build_cpu_ns;    /* CPU time of the last build (BUILD_CPU_DIV) */
+	uint32_t last_skipped;	       /* services left out of the last published state */
 	uint64_t last_neigh_tick;
 	struct builder bld;
 };
@@ -595,6 +597,7 @@ static int build_prepare(struct app *app, const char *why, int sync_neigh, struc
 		np.neigh = neigh_cb;
 		np.neigh_ctx = app;
 		np.n_workers = dpdk_workers(app->dp);
+		np.skipped = &j->skipped;
 		const struct sm_state *sm =
 		    cluster_seeded(app->cluster) ? cluster_state(app->cluster) : app->empty_sm;
 		j->from_sm = 1;
@@ -667,6 +670,11 @@ static int build_finish(struct app *app, struct build_job *j)
 		log_debug("forwarding digest %016" PRIx64 " at revision %" PRIu64, j->digest,
 			  app->revision);
 	}
+	if (j->skipped != app->last_skipped && j->skipped > 0)
+		log_warn("revision %" PRIu64 ": %u service(s) left out on this node: nat needs a node "
+			 "address (address/address6) of the VIP's family, tunnel an IPv4 one",
+			 spec_revision, j->skipped);
+	app->last_skipped = j->skipped;
 	log_info("published revision %" PRIu64 " (%s): %u services, %u/%u backends resolved, "
 		 "gateway %s; CPU ms: inputs %.1f, build %.1f, publish %.1f",
 		 app->revision, j->why, j->n_services, j->resolved, j->total,

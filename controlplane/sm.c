@@ -1068,10 +1068,20 @@ int sm_to_spec(const struct sm_state *st, const struct sm_node_params *node, str
 	cfg->node_v4 = node->node_v4;
 	cfg->node_v6 = node->node_v6;
 	cfg->dp.workers = node->n_workers;
-	cfg->n_services = st->n_services;
+	cfg->n_services = 0;
+	if (node->skipped != NULL)
+		*node->skipped = 0;
 	for (uint32_t i = 0; i < st->n_services; i++) {
 		const struct sm_service *s = st->services[i];
-		struct cfg_service *o = &cfg->services[i];
+		const struct addr *own = s->def.vip.family == ADDR_V4 ? &node->node_v4 : &node->node_v6;
+
+		if ((s->def.mode == FWD_MODE_NAT && own->family != s->def.vip.family) ||
+		    (s->def.mode == FWD_MODE_TUNNEL && node->node_v4.family != ADDR_V4)) {
+			if (node->skipped != NULL)
+				(*node->skipped)++;
+			continue;
+		}
+		struct cfg_service *o = &cfg->services[cfg->n_services++];
 
 		memcpy(o->name, s->def.name, sizeof(o->name));
 		o->vip = s->def.vip;

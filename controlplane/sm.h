@@ -345,14 +345,20 @@ struct sm_node_params {
 	int (*neigh)(void *ctx, const struct addr *a, uint8_t mac[6]);
 	void *neigh_ctx;
 	unsigned n_workers; /* >= 1 */
+	uint32_t *skipped;  /* out, optional: services this node cannot serve (sm_to_spec) */
 };
 
 /*
  * Fill spec for fwd_state_build from st at its revision: every service in
  * name order, backends in uid order, down backends left out, draining ones
  * at weight 0, hash seed (0 when unset). Built through config_to_spec so the
- * two paths cannot drift. Allocates: release with sm_spec_free. *spec is
- * zeroed first. 0, -EINVAL (n_workers 0) or -ENOMEM. Read-only on st.
+ * two paths cannot drift. A service this node cannot serve is left out and
+ * counted in *node->skipped: nat needs a node address of the VIP's family,
+ * tunnel an IPv4 one, and those are each node's own settings, which the
+ * replicated state cannot check; one such service must not stop every
+ * other service's updates on this node (fwd_state_build would refuse the
+ * whole state). Allocates: release with sm_spec_free. *spec is zeroed
+ * first. 0, -EINVAL (n_workers 0) or -ENOMEM. Read-only on st.
  */
 int sm_to_spec(const struct sm_state *st, const struct sm_node_params *node, struct fwd_spec *spec);
 void sm_spec_free(struct fwd_spec *spec);

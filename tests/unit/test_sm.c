@@ -876,6 +876,62 @@ static void test_determinism(void **state)
 	free_log(&el);
 }
 
+/*
+ * A service this node cannot serve (an IPv6 nat service, and this node has
+ * no IPv6 address; a tunnel service without an IPv4 one) is left out of the
+ * node's spec and counted, and the rest still builds; with the addresses it
+ * is in.
+ */
+static void test_spec_unservable(void **state)
+{
+	struct log l;
+	struct sm_cmd c;
+	struct fwd_spec spec;
+	struct fwd_state *fs;
+	uint32_t skipped = 99;
+	char err[256];
+
+	(void)state;
+	base_setup(&l); /* v4: web (nat), dsr */
+	c = svc("web6", "2001:db8::100", 80, FWD_MODE_NAT);
+	expect(&l, &c, SM_ERR_OK);
+	c = reg("web6", "2001:db8::11", 8080, 1, 0);
+	expect(&l, &c, SM_ERR_OK);
+	c = svc("tun", "192.0.2.102", 80, FWD_MODE_TUNNEL);
+	expect(&l, &c, SM_ERR_OK);
+
+	struct sm_node_params np = node_params; /* IPv4 node address only */
+	np.skipped = &skipped;
+	assert_int_equal(sm_to_spec(l.st, &np, &spec), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(spec.n_services, 3);
+	for (uint32_t i = 0; i < spec.n_services; i++)
+		assert_int_not_equal(spec.services[i].vip.family, ADDR_V6);
+	fs = fwd_state_build(&spec, err, sizeof(err));
+	if (fs == NULL)
+		fail_msg("%s", err);
+	fwd_state_free(fs);
+	sm_spec_free(&spec);
+
+	np.node_v6 = A("2001:db8::2");
+	assert_int_equal(sm_to_spec(l.st, &np, &spec), 0);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(spec.n_services, 4);
+	fs = fwd_state_build(&spec, err, sizeof(err));
+	if (fs == NULL)
+		fail_msg("%s", err);
+	fwd_state_free(fs);
+	sm_spec_free(&spec);
+
+	np.node_v4.family = ADDR_NONE; /* now tunnel and the v4 nat service cannot be served */
+	memset(np.node_v4.b, 0, sizeof(np.node_v4.b));
+	assert_int_equal(sm_to_spec(l.st, &np, &spec), 0);
+	assert_int_equal(skipped, 2);
+	assert_int_equal(spec.n_services, 2);
+	sm_spec_free(&spec);
+	sm_free(l.st);
+}
+
 /* Down backends leave the spec; draining ones stay at weight 0. */
 static void test_spec(void **state)
 {
@@ -1191,6 +1247,7 @@ int main(void)
 	    cmocka_unit_test(test_apply_became_invalid),
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_spec),
+	    cmocka_unit_test(test_spec_unservable),
 	    cmocka_unit_test(test_determinism),
 	    cmocka_unit_test(test_snapshot_roundtrip),
 	    cmocka_unit_test(test_snapshot_hostile),
