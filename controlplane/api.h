@@ -88,23 +88,6 @@ struct api_peer {
 	const char *api_addr; /* "host:port", numeric host */
 };
 
-/*
- * The daemon's backend: node_* for Raft, state for reads. The node's
- * node_app.apply must return, for a RAFT_ENTRY_NORMAL entry, the sm_result
- * code of sm_apply (>= 0; a negative return is reported as "invalid"), which
- * reaches the API as api_commit.code. g must outlive the api; its fields may
- * be changed later (e.g. state after a restore replaced the pointer).
- */
-struct api_node_glue {
-	struct node *node;
-	const struct sm_state *state;
-	int (*forwarding_digest)(void *digest_ctx, uint64_t *out); /* optional */
-	void *digest_ctx;
-};
-
-/* Fills *be with ops over g (be->ctx = g). Pure; any thread. */
-void api_backend_from_node(struct api_backend *be, struct api_node_glue *g);
-
 /* Settings. Zero fields take the default in brackets. Copied by api_start(). */
 struct api_config {
 	const char *listen; /* "ip:port" (port 0: any, see api_port()) ["127.0.0.1:8080"] */
