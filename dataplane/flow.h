@@ -43,8 +43,6 @@
 /* Largest accepted capacity (entries). */
 #define FLOW_CAPACITY_MAX (1u << 26)
 
-/* Largest burst flow_lookup_burst handles in one internal pass (longer bursts are split). */
-#define FLOW_BURST_MAX 32
 
 enum flow_dir {
 	FLOW_DIR_FWD = 0, /* client -> VIP, the key the entry was inserted with */
@@ -370,16 +368,6 @@ struct flow_entry *flow_lookup_hint(struct flow_table *t, const struct flow_key 
 struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *key, uint64_t hash,
 			       uint64_t now, int *dir);
 
-/*
- * flow_lookup for n packets, with the memory accesses of the whole burst
- * overlapped: all buckets are prefetched, then all candidate entries, then
- * keys compared. out[i]/dirs[i] as flow_lookup's result and *dir. Returns the
- * number of hits. Two packets of one new flow in the same burst both miss: after
- * inserting for the first, look the second up again before inserting.
- */
-unsigned flow_lookup_burst(struct flow_table *t, const struct flow_key *const keys[],
-			   const uint64_t hashes[], unsigned n, uint64_t now,
-			   struct flow_entry *out[], int dirs[]);
 
 /*
  * Insert a key that is not present (look it up first; a present key is a

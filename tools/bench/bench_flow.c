@@ -10,8 +10,9 @@
  * Packets are drawn uniformly from all flows, the worst case for caches. A
  * small table (4096 flows, cache resident) run the same way is the baseline:
  * the difference is what memory latency costs. Modes: one packet at a time;
- * a burst's buckets prefetched, then flow_lookup one by one; flow_lookup_burst;
- * flow_prefetch while hashing (as a parse stage would), then flow_lookup_burst.
+ * a burst's buckets prefetched while hashing, then flow_lookup one by one;
+ * the forwarding path's stages: buckets prefetched while hashing, then every
+ * candidate entry (flow_prefetch_entry), then flow_lookup_hint one by one.
  * Exit status: 0, or 1 if a lookup missed or an insert failed.
  */
 #include <errno.h>
@@ -67,7 +68,7 @@ static int cmp_double(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-enum mode { ONE_BY_ONE, PREFETCH, BURST_API, PREFETCH_BURST_API };
+enum mode { ONE_BY_ONE, PREFETCH, STAGED };
 
 /* ns per packet for one pass over pkts; -1 if any lookup missed. */
 static double run(struct flow_table *t, const struct flow_key *pkts, uint32_t n, enum mode mode,
@@ -95,19 +96,23 @@ static double run(struct flow_table *t, const struct flow_key *pkts, uint32_t n,
 			uint64_t h[BURST];
 			const struct flow_key *kp[BURST];
 			struct flow_entry *out[BURST];
+			uint32_t hint[BURST];
 			int dirs[BURST];
 
 			for (unsigned j = 0; j < BURST; j++) {
 				kp[j] = &pkts[i + j];
 				h[j] = flow_hash(kp[j]);
-				if (mode != BURST_API)
-					flow_prefetch(&ix, h[j]);
+				flow_prefetch(&ix, h[j]);
 			}
 			if (mode == PREFETCH) {
 				for (unsigned j = 0; j < BURST; j++)
 					out[j] = flow_lookup(t, kp[j], h[j], now, &dirs[j]);
 			} else {
-				flow_lookup_burst(t, kp, h, BURST, now, out, dirs);
+				for (unsigned j = 0; j < BURST; j++)
+					hint[j] = flow_prefetch_entry(&ix, h[j], 0);
+				for (unsigned j = 0; j < BURST; j++)
+					out[j] = flow_lookup_hint(t, kp[j], h[j], hint[j], now,
+								  &dirs[j]);
 			}
 			for (unsigned j = 0; j < BURST; j++) {
 				if (out[j] == NULL || out[j]->state_gen != 0)
@@ -245,8 +250,7 @@ static double evict_ns(uint32_t n)
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = {"one by one", "prefetch x32", "lookup_burst x32",
-					    "prefetch+burst x32"};
+	static const char *const names[] = {"one by one", "prefetch x32", "staged x32"};
 	uint32_t n = 1000000;
 	const uint32_t small = 4096;
 	struct flow_table *big, *warm;
@@ -275,7 +279,7 @@ int main(int argc, char **argv)
 	       "uniform "
 	       "over all flows\n\n");
 	printf("%-18s %14s %14s %12s\n", "mode", "ns/pkt", "Mpps", "baseline*");
-	for (int m = ONE_BY_ONE; m <= PREFETCH_BURST_API; m++) {
+	for (int m = ONE_BY_ONE; m <= STAGED; m++) {
 		double wmed, wbest;
 
 		if (measure(big, n, pkts, (enum mode)m, &med, &best) != 0 ||
