@@ -75,13 +75,13 @@
 #include "dataplane/dpdk_dp.h"
 #include "dataplane/fwd.h"
 #include "tests/unit/pktbuild.h"
+#include "tools/bench/bench_state.h"
 
 #define RING_SIZE 1024 /* like a NIC descriptor ring */
 #define GEN_POOL 8191  /* 2^n - 1: both ring pairs full, TX buffers and caches */
 #define BURST 32
 #define MAX_RUNS 16
 #define MAX_CASES 4
-#define N_BACKENDS 16
 #define NAT_FLOWS_MAX 60000 /* one SNAT address: fewer than 64512 ports */
 
 enum { K_DSR = 0, K_NAT = 1 };
@@ -93,14 +93,7 @@ static struct rte_mempool *gen_pool;
 static uint8_t tmpl[2][64];
 static uint16_t tmpl_len[2];
 
-static uint64_t rng = 42;
-static uint64_t next_rand(void)
-{
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+static uint64_t rng = 42; /* bench_rand state */
 
 static void die(const char *msg)
 {
@@ -378,43 +371,9 @@ static void path_create(struct path *pa, const char *name)
 /* ---- fulcrumd's worker ---- */
 static struct fwd_state *build_state(const uint8_t port_mac[6])
 {
-	static struct fwd_backend_spec be[N_BACKENDS];
-	struct fwd_service_spec svc[2];
-	struct fwd_spec spec;
-	struct fwd_state *st;
 	char err[256];
+	struct fwd_state *st = bench_state(port_mac, err, sizeof(err));
 
-	memset(&spec, 0, sizeof(spec));
-	memset(svc, 0, sizeof(svc));
-	for (int i = 0; i < N_BACKENDS; i++) {
-		char ip[32];
-		snprintf(ip, sizeof(ip), "10.200.0.%d", i + 1);
-		memset(&be[i], 0, sizeof(be[i]));
-		be[i].addr = pb_addr(ip);
-		be[i].weight = 1;
-		be[i].uid = (uint32_t)i + 1;
-		be[i].mac[0] = 2;
-		be[i].mac[5] = (uint8_t)i;
-		be[i].mac_ok = 1;
-	}
-	svc[0].vip = pb_addr("198.51.100.1");
-	svc[0].port = 80;
-	svc[0].proto = IPPROTO_TCP;
-	svc[0].mode = FWD_MODE_DSR;
-	svc[0].n_backends = N_BACKENDS;
-	svc[0].backends = be;
-	svc[1] = svc[0];
-	svc[1].vip = pb_addr("198.51.100.2");
-	svc[1].mode = FWD_MODE_NAT;
-	spec.hash_seed = 7;
-	memcpy(spec.port_mac, port_mac, 6);
-	spec.gateway_mac[0] = 2;
-	spec.gateway_mac[5] = 0xfe;
-	spec.node_v4 = pb_addr("192.0.2.100");
-	spec.n_services = 2;
-	spec.services = svc;
-	spec.n_workers = 1;
-	st = fwd_state_build(&spec, err, sizeof(err));
 	if (st == NULL)
 		die(err);
 	return st;
@@ -436,12 +395,7 @@ static double median(const double *v, int n)
 
 static void shuffle(uint32_t *a, uint32_t n)
 {
-	for (uint32_t i = n - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)(next_rand() % (i + 1));
-		uint32_t t = a[i];
-		a[i] = a[j];
-		a[j] = t;
-	}
+	bench_shuffle(a, n, &rng);
 }
 
 static void gen_init(struct gen *g, int kind, uint32_t n)

@@ -22,6 +22,7 @@
 
 #include "dataplane/fwd.h"
 #include "tests/unit/pktbuild.h"
+#include "tools/bench/bench_state.h"
 
 #define SLOT 128     /* bytes per template frame */
 #define HEADROOM 64
@@ -48,14 +49,7 @@ static uint16_t *rep_port;
 static bool gen_replies; /* gen_frame writes the backend's reply of the flow instead */
 static uint32_t *order; /* a random permutation of the flows to visit */
 static uint8_t tcp_flags = PKT_TCP_SYN; /* what the generated frames carry */
-static uint64_t rng = 42;
-static uint64_t next_rand(void)
-{
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+static uint64_t rng = 42; /* bench_rand state */
 
 /*
  * This thread's CPU time, not wall time: the VM is shared, and time the
@@ -131,12 +125,7 @@ static inline uint32_t gen_frame(uint8_t *buf, uint32_t i)
 
 static void shuffle(uint32_t *a, uint32_t n)
 {
-	for (uint32_t i = n - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)(next_rand() % (i + 1));
-		uint32_t t = a[i];
-		a[i] = a[j];
-		a[j] = t;
-	}
+	bench_shuffle(a, n, &rng);
 }
 
 struct ctx {
@@ -152,41 +141,9 @@ struct ctx {
 
 static struct fwd_state *build_state(void)
 {
-	static struct fwd_backend_spec be[16];
-	struct fwd_service_spec svc[2];
-	struct fwd_spec spec;
 	char err[256];
+	struct fwd_state *st = bench_state(NULL, err, sizeof(err));
 
-	memset(&spec, 0, sizeof(spec));
-	memset(svc, 0, sizeof(svc));
-	for (int i = 0; i < 16; i++) {
-		char ip[32];
-		snprintf(ip, sizeof(ip), "10.200.0.%d", i + 1);
-		be[i].addr = pb_addr(ip);
-		be[i].port = 8080;
-		be[i].weight = 1;
-		be[i].uid = (uint32_t)i + 1;
-		be[i].mac[0] = 2;
-		be[i].mac[5] = (uint8_t)i;
-		be[i].mac_ok = 1;
-	}
-	svc[0].vip = pb_addr("198.51.100.1");
-	svc[0].port = 80;
-	svc[0].proto = IPPROTO_TCP;
-	svc[0].mode = FWD_MODE_DSR;
-	svc[0].n_backends = 16;
-	svc[0].backends = be;
-	svc[1] = svc[0];
-	svc[1].vip = pb_addr("198.51.100.2");
-	svc[1].mode = FWD_MODE_NAT;
-	spec.hash_seed = 7;
-	spec.gateway_mac[0] = 2; /* where nat replies go back to clients */
-	spec.gateway_mac[5] = 0xfe;
-	spec.node_v4 = pb_addr("192.0.2.100");
-	spec.n_services = 2;
-	spec.services = svc;
-	spec.n_workers = 1;
-	struct fwd_state *st = fwd_state_build(&spec, err, sizeof(err));
 	if (st == NULL) {
 		fprintf(stderr, "bench_fwd: %s\n", err);
 		exit(1);
