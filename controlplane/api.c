@@ -748,21 +748,33 @@ static int need_admin(struct areq *q)
 
 /* ---- writes: steps ------------------------------------------------------ */
 
+/*
+ * The common start of a backend callback: 1 when the request goes on; 0
+ * when it is finished here (the API went away: freed; the node refused or
+ * failed: answered).
+ */
+static int commit_arrived(struct areq *q, const struct api_commit *c)
+{
+	q->pending = 0;
+	if (!q->api) {
+		areq_free(q);
+		return 0;
+	}
+	if (c->rc != NODE_OK) {
+		reply_rc(q, c->rc);
+		return 0;
+	}
+	return 1;
+}
+
 static void run_step(struct areq *q);
 
 static void step_done(void *dctx, const struct api_commit *c)
 {
 	struct areq *q = dctx;
 
-	q->pending = 0;
-	if (!q->api) {
-		areq_free(q);
+	if (!commit_arrived(q, c))
 		return;
-	}
-	if (c->rc != NODE_OK) {
-		reply_rc(q, c->rc);
-		return;
-	}
 	if (q->steps[q->cur].kind == STEP_CMD && c->code != SM_ERR_OK) {
 		/* Became invalid between validation and apply (a racing write). */
 		reply_err(q, sm_status(c->code), sm_errcode_str(c->code),
@@ -1125,15 +1137,8 @@ static void read_done(void *dctx, const struct api_commit *c)
 {
 	struct areq *q = dctx;
 
-	q->pending = 0;
-	if (!q->api) {
-		areq_free(q);
+	if (!commit_arrived(q, c))
 		return;
-	}
-	if (c->rc != NODE_OK) {
-		reply_rc(q, c->rc);
-		return;
-	}
 	q->exec(q);
 }
 
