@@ -226,15 +226,6 @@ static void rev_key(const struct flow_entry *e, struct flow_key *k)
 	k->proto = e->key.proto;
 }
 
-/* Bit i set iff slot i of b holds signature sig (0: the free slots). */
-static inline unsigned sig_mask_portable(const struct flow_bucket *b, uint16_t sig)
-{
-	unsigned m = 0;
-
-	for (unsigned i = 0; i < BUCKET_SLOTS; i++)
-		m |= (unsigned)(b->sig[i] == sig) << i;
-	return m;
-}
 
 /* flow_bucket_sig_mask (flow.h); flow_check compares it with the portable loop on every bucket. */
 static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
@@ -983,9 +974,9 @@ int flow_check(const struct flow_table *t)
 			struct loc l;
 
 			/* The vector signature compare agrees with the scalar one. */
-			if (sig_mask(b, b->sig[i]) != sig_mask_portable(b, b->sig[i]) ||
+			if (sig_mask(b, b->sig[i]) != flow_bucket_sig_mask_portable(b, b->sig[i]) ||
 			    sig_mask(b, b->sig[i] ^ 0x8000) !=
-				sig_mask_portable(b, b->sig[i] ^ 0x8000))
+				flow_bucket_sig_mask_portable(b, b->sig[i] ^ 0x8000))
 				goto out;
 			if (b->sig[i] == 0)
 				continue;

@@ -291,6 +291,15 @@ static inline uint16_t flow_index_sig(uint64_t h)
  * 8 signatures (SSE2 is baseline on x86-64); the pack narrows each 16-bit
  * lane to a byte so that the movemask gives one bit per slot.
  */
+static inline unsigned flow_bucket_sig_mask_portable(const struct flow_bucket *b, uint16_t sig)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < FLOW_BUCKET_SLOTS; i++)
+		m |= (unsigned)(b->sig[i] == sig) << i;
+	return m;
+}
+
 static inline unsigned flow_bucket_sig_mask(const struct flow_bucket *b, uint16_t sig)
 {
 #ifdef __SSE2__
@@ -299,11 +308,7 @@ static inline unsigned flow_bucket_sig_mask(const struct flow_bucket *b, uint16_
 
 	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128()));
 #else
-	unsigned m = 0;
-
-	for (unsigned i = 0; i < FLOW_BUCKET_SLOTS; i++)
-		m |= (unsigned)(b->sig[i] == sig) << i;
-	return m;
+	return flow_bucket_sig_mask_portable(b, sig);
 #endif
 }
 
