@@ -144,32 +144,15 @@ static inline uint32_t csum_diff_bytes(uint32_t acc, const uint8_t *old_b, const
 }
 
 /*
- * csum_diff_bytes of two fields at once (a packet's source and destination
- * addresses, n bytes each, a multiple of 4), with one fold and one byte swap
- * instead of two: the per-packet nat rewrite runs it on every packet.
+ * Fold a 64-bit sum of 32-bit words to 16 bits (end-around carry), without
+ * complementing. The fold works in either byte order, so it also finishes
+ * sums taken over words loaded natively from a frame (rw_nat_frame).
  */
-static inline uint32_t csum_diff_pair(uint32_t acc, const uint8_t *old1, const uint8_t *new1,
-				      const uint8_t *old2, const uint8_t *new2, unsigned n)
+static inline uint16_t csum_fold64(uint64_t s)
 {
-	uint64_t s = 0;
-	uint16_t r;
-
-	for (unsigned i = 0; i + 4 <= n; i += 4) {
-		uint32_t o1, w1, o2, w2;
-
-		memcpy(&o1, old1 + i, 4);
-		memcpy(&w1, new1 + i, 4);
-		memcpy(&o2, old2 + i, 4);
-		memcpy(&w2, new2 + i, 4);
-		s += (uint64_t)(uint32_t)~o1 + w1 + (uint32_t)~o2 + w2;
-	}
 	s = (s & 0xffffffffu) + (s >> 32);
 	s = (s & 0xffffffffu) + (s >> 32);
-	r = csum_fold16((uint32_t)s);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	r = __builtin_bswap16(r);
-#endif
-	return acc + r;
+	return csum_fold16((uint32_t)s);
 }
 
 static inline uint32_t csum_diff128(uint32_t acc, const uint8_t old_b[16], const uint8_t new_b[16])

@@ -36,9 +36,11 @@
 #define EST_SCAN     16
 
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
-_Static_assert(sizeof(struct flow_key) == 48,
-	       "flow_key has no implicit padding (key_eq: 3 x 16 bytes)");
+_Static_assert(sizeof(struct flow_key) == 46,
+	       "flow_key has no implicit padding (key_eq: 16 + 16 + an overlapping 16 bytes)");
 _Static_assert(offsetof(struct flow_key, sport) == 40, "flow_hash loads sport..pad as one word");
+_Static_assert(offsetof(struct flow_entry, snat_port) == sizeof(struct flow_key),
+	       "the nat port shares line 0 with the key");
 _Static_assert(sizeof(struct flow_entry) == 128, "flow_entry is two cache lines");
 _Static_assert(offsetof(struct flow_entry, svc_idx) == 64, "line 0 holds the per-hit fields");
 
@@ -118,9 +120,11 @@ void flow_timeouts_default(struct flow_timeouts *to)
  */
 uint64_t flow_hash(const struct flow_key *k)
 {
-	uint64_t tail, h;
+	uint64_t tail = 0, h;
 
-	memcpy(&tail, (const unsigned char *)k + offsetof(struct flow_key, sport), sizeof(tail));
+	/* sport, dport, proto, pad: the key's last 6 bytes, zero-extended (flow_hash_v4) */
+	memcpy(&tail, (const unsigned char *)k + offsetof(struct flow_key, sport),
+	       sizeof(*k) - offsetof(struct flow_key, sport));
 	if (k->src.family == ADDR_V4 && k->dst.family == ADDR_V4) {
 		uint32_t s4, d4;
 
@@ -186,25 +190,29 @@ static inline uint64_t load64(const unsigned char *p)
 
 /*
  * Branch-free: one predictable branch per candidate instead of memcmp's.
- * With SSE2 the 48 bytes are three 16-byte XORs.
+ * With SSE2 the 46 bytes are three 16-byte XORs, the last one overlapping the
+ * second (bytes 30..45), so no load reaches past the key.
  */
+#define KEY_TAIL (sizeof(struct flow_key) - 16)
+_Static_assert(sizeof(struct flow_key) > 32 && sizeof(struct flow_key) <= 48,
+	       "key_eq covers a key with two loads and an overlapping third");
+
 static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
 #ifdef __SSE2__
-	__m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)x),
-				  _mm_loadu_si128((const __m128i *)(const void *)y));
-
-	for (size_t i = 16; i < sizeof(*a); i += 16)
-		d = _mm_or_si128(
-		    d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + i)),
-				     _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
+#define KEY_X(o)                                                                                   \
+	_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + (o))),                   \
+		      _mm_loadu_si128((const __m128i *)(const void *)(y + (o))))
+	__m128i d = _mm_or_si128(_mm_or_si128(KEY_X(0), KEY_X(16)), KEY_X(KEY_TAIL));
+#undef KEY_X
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff;
 #else
 	uint64_t d = 0;
 
-	for (size_t i = 0; i < sizeof(*a); i += 8)
+	for (size_t i = 0; i + 8 <= sizeof(*a); i += 8)
 		d |= load64(x + i) ^ load64(y + i);
+	d |= load64(x + sizeof(*a) - 8) ^ load64(y + sizeof(*a) - 8);
 	return d == 0;
 #endif
 }
@@ -212,7 +220,7 @@ static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
 {
 	return e->rev_sport == k->sport && e->snat_port == k->dport && e->key.proto == k->proto &&
-	       (k->pad[0] | k->pad[1] | k->pad[2]) == 0 && addr_eq(&e->rev_src, &k->src) &&
+	       k->pad == 0 && addr_eq(&e->rev_src, &k->src) &&
 	       addr_eq(&e->snat_addr, &k->dst);
 }
 
@@ -814,7 +822,7 @@ int flow_set_reverse(struct flow_table *t, struct flow_entry *e, const struct fl
 	uint32_t idx, ref;
 
 	if (entry_of(t, e, &idx) != 0 || rev == NULL || rev->proto != e->key.proto ||
-	    (rev->pad[0] | rev->pad[1] | rev->pad[2]) != 0)
+	    rev->pad != 0)
 		return -EINVAL;
 	if (e->flags & FLOW_F_REV)
 		return -EALREADY;

@@ -31,13 +31,13 @@
  * bucket counts the keys that overflowed to their second bucket, so a miss
  * reads the second bucket only when that count is non-zero. The entry is 128
  * bytes (two lines, 128-aligned so the adjacent-line prefetcher fetches the
- * pair): the forward key alone is 48 bytes because struct addr carries family
- * and padding, and a hit needs key, last_seen, state, the backend cache and
- * the NAT mapping; 64 bytes cannot hold that. Line 0 holds all that a hit on
- * a forward key reads and writes (key, last_seen, TCP state, the backend
- * cache and its generation), so a dsr packet costs one entry line; line 1
- * the NAT mapping, the reverse key and the table's links, read for nat
- * packets and replies. flow_prefetch_entry loads line 1 only when asked.
+ * pair): the forward key alone is 46 bytes because struct addr carries family
+ * and padding, and the reverse key of a nat flow needs 44 more; 64 bytes
+ * cannot hold both. Line 0 holds all that a hit on a forward key reads and
+ * writes (key, SNAT port, last_seen, TCP state, the backend cache and its
+ * generation), so a packet from a client costs one entry line in either
+ * mode; line 1 the rest of the NAT mapping (the reverse key) and the table's
+ * links, read for replies. flow_prefetch_entry loads line 1 only when asked.
  */
 
 /* Largest accepted capacity (entries). */
@@ -49,14 +49,18 @@ enum flow_dir {
 	FLOW_DIR_REV = 1, /* backend -> SNAT address (nat mode replies) */
 };
 
-/* Ports in host byte order; pad (and the pad of both addresses) must be zero. */
+/*
+ * Ports in host byte order; pad (and the pad of both addresses) must be zero.
+ * 46 bytes, so that a flow entry's first cache line has room for the nat
+ * port next to the key (struct flow_entry).
+ */
 struct flow_key {
 	struct addr src;
 	struct addr dst;
 	uint16_t sport;
 	uint16_t dport;
 	uint8_t proto;
-	uint8_t pad[3];
+	uint8_t pad;
 };
 
 /*
@@ -112,10 +116,13 @@ enum flow_flag {
  */
 struct flow_entry {
 	/*
-	 * line 0: everything a hit of an established flow reads or writes
-	 * (dsr never touches line 1; nat reads its mapping there)
+	 * line 0: everything a hit of an established flow reads or writes, in
+	 * either mode: a nat flow's forward rewrite needs only its SNAT port
+	 * here, because its SNAT address is the node address of the state it
+	 * was set up in (fwd.c). Replies read line 1 as well.
 	 */
 	struct flow_key key;  /* forward key (dst = VIP) */
+	uint16_t snat_port;   /* nat: our source port towards the backend */
 	uint64_t last_seen;   /* ns, the `now` of the last packet */
 	uint32_t state_gen;   /* forwarding-state generation backend_idx was chosen in */
 	uint16_t backend_idx; /* cached backend, valid while state_gen matches (fwd: < 65536) */
@@ -126,7 +133,6 @@ struct flow_entry {
 	uint32_t backend_uid;  /* stable identity of the backend (fwd revalidates by it) */
 	struct addr snat_addr; /* nat: our source address towards the backend */
 	struct addr rev_src;   /* nat: source of replies (the backend address) */
-	uint16_t snat_port;    /* nat: our source port towards the backend */
 	uint16_t rev_sport;    /* nat: source port of replies (the backend port) */
 	uint32_t tbl_prev; /* owned by the table */
 	uint32_t tbl_next; /* owned by the table */
@@ -333,8 +339,8 @@ static inline void flow_prefetch(const struct flow_index *ix, uint64_t hash)
 /*
  * Burst stage 2, once the bucket had time to arrive: read the key's first
  * bucket and start loading the entry its signature points to, line 0, and
- * line 1 too when `whole` (the caller will read the nat mapping) or when the
- * slot is a reverse key. Returns a hint for flow_lookup_hint
+ * line 1 too when `whole` (the caller will read line 1) or when the slot is a
+ * reverse key. Returns a hint for flow_lookup_hint
  * (FLOW_HINT_NONE: no candidate).
  */
 #define FLOW_HINT_NONE 0xffffffffu

@@ -500,7 +500,7 @@ static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
 	k->sport = pi->sport;
 	k->dport = pi->dport;
 	k->proto = pi->l4_proto;
-	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+	k->pad = 0;
 }
 
 /* The flow key of a common frame, straight from its bytes (what fwd_key gives from its pkt_info). */
@@ -808,11 +808,25 @@ static int fwd_ns(const struct fwd_state *st, struct fwd_worker *w, struct rw_bu
 	return FWD_REPLY;
 }
 
+/*
+ * The SNAT address of a nat flow: the node address of its family. A flow's
+ * entry keeps the address it was set up with (line 1, for its reverse key);
+ * the forward rewrite takes it from the state instead, which saves reading
+ * line 1 per packet. The two agree while the flow's generation is the
+ * state's: fwd_nat_setup sets it from this, and fwd_revalidate drops a flow
+ * whose address is no longer the node's.
+ */
+static inline const struct addr *fwd_snat_addr(const struct fwd_state *st,
+					       const struct flow_entry *e)
+{
+	return e->key.dst.family == ADDR_V4 ? &st->node_v4 : &st->node_v6;
+}
+
 /* Give a new nat flow its SNAT port and reverse key. Returns 0 or a drop reason + 1. */
 static unsigned fwd_nat_setup(const struct fwd_state *st, struct fwd_worker *w,
 			      struct flow_entry *e, const struct fwd_backend *be)
 {
-	const struct addr *node = e->key.dst.family == ADDR_V4 ? &st->node_v4 : &st->node_v6;
+	const struct addr *node = fwd_snat_addr(st, e);
 	struct snat_pool *pool = e->key.dst.family == ADDR_V4 ? w->snat_v4 : w->snat_v6;
 	struct flow_key rk;
 	uint16_t port;
@@ -853,14 +867,19 @@ static inline void fwd_count(struct fwd_counter *c, uint32_t len)
  * A flow whose cached backend index is not from this state: it keeps its
  * backend while that backend is still in the service (also when draining);
  * a removed backend's flow is removed (NULL: start over by the current
- * table). Out of line: only the first packet per flow after a state change.
+ * table). So is a flow that has no valid nat mapping for a nat service: set
+ * up while the service was dsr, or with an SNAT address that is no longer
+ * the node's (its replies would not come back here). Out of line: only the
+ * first packet per flow after a state change.
  */
 static __attribute__((noinline)) struct flow_entry *
 fwd_revalidate(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_service *svc,
 	       uint32_t si, struct flow_entry *e, uint32_t *bi)
 {
 	*bi = fwd_backend_by_uid(svc, e->backend_uid);
-	if (*bi == FWD_NONE) {
+	if (*bi == FWD_NONE ||
+	    (svc->mode == FWD_MODE_NAT &&
+	     (!(e->flags & FLOW_F_REV) || !addr_eq(&e->snat_addr, fwd_snat_addr(st, e))))) {
 		flow_remove(w->flows, e);
 		return NULL;
 	}
@@ -913,13 +932,21 @@ fwd_new_flow(const struct fwd_state *st, struct fwd_worker *w, const struct fwd_
  * The nat rewrite of a classified packet: a common frame straight from its
  * offsets (no pkt_info), any other through pkt_info and rw_nat. 0 or < 0.
  */
+/* Whether the nat rewrite of p to these addresses can take the common-frame path. */
+static inline int fwd_nat_fast(const struct fwd_pkt *p, const struct addr *src,
+			       const struct addr *dst)
+{
+	uint8_t fam = p->fast.v6 ? ADDR_V6 : ADDR_V4;
+
+	return p->fast_ok && src->family == fam && dst->family == fam;
+}
+
 static inline int fwd_nat(struct rw_buf *b, const struct fwd_pkt *p, const struct addr *src,
 			  uint16_t sport, const struct addr *dst, uint16_t dport)
 {
-	uint8_t fam = p->fast.v6 ? ADDR_V6 : ADDR_V4;
 	struct pkt_info pi;
 
-	if (__builtin_expect(p->fast_ok && src->family == fam && dst->family == fam, 1)) {
+	if (__builtin_expect(fwd_nat_fast(p, src, dst), 1)) {
 		rw_nat_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.v6, p->fast.l4_proto,
 			     src, sport, dst, dport);
 		return 0;
@@ -938,7 +965,9 @@ static __attribute__((noinline)) int fwd_rewrite_l3(const struct fwd_state *st,
 	struct pkt_info pi;
 
 	if (svc->mode == FWD_MODE_NAT)
-		return fwd_nat(b, p, &e->snat_addr, e->snat_port, &be->addr, be->port) < 0 ? -1 : 0;
+		return fwd_nat(b, p, fwd_snat_addr(st, e), e->snat_port, &be->addr, be->port) < 0
+			   ? -1
+			   : 0;
 	fwd_pi(b, p, &pi);
 	return rw_ipip_encap(b, &pi, &st->node_v4, &be->addr, 0) < 0 ? -1 : 0;
 }
@@ -990,8 +1019,15 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 		flow_touch(e, now);
 
 	uint32_t len = b->len;
-	if (svc->mode != FWD_MODE_DSR && fwd_rewrite_l3(st, svc, be, e, b, p) < 0)
-		return fwd_drop(w, res, FWD_DROP_REWRITE);
+	if (svc->mode != FWD_MODE_DSR) {
+		/* nat on a common frame inline; the rest (and tunnel) out of line */
+		const struct addr *sa = fwd_snat_addr(st, e);
+		if (svc->mode == FWD_MODE_NAT && fwd_nat_fast(p, sa, &be->addr))
+			rw_nat_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.v6,
+				     p->fast.l4_proto, sa, e->snat_port, &be->addr, be->port);
+		else if (fwd_rewrite_l3(st, svc, be, e, b, p) < 0)
+			return fwd_drop(w, res, FWD_DROP_REWRITE);
+	}
 	fwd_set_macs(b->data, be->mac, st->port_mac);
 
 	struct fwd_counter *sc = &cblk[svc->counter];
@@ -1113,12 +1149,10 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
  */
 #define FWD_STAGE2_LAG 20
 
-static inline void fwd_prefetch_entry(const struct fwd_state *st, struct fwd_worker *w,
-				      struct fwd_pkt *p)
+static inline void fwd_prefetch_entry(struct fwd_worker *w, struct fwd_pkt *p)
 {
-	if (p->kind == FWD_K_VIP)
-		p->hint = flow_prefetch_entry(&w->flow_ix, p->hash,
-					      st->services[p->svc].mode != FWD_MODE_DSR);
+	if (p->kind == FWD_K_VIP) /* line 0 holds all a hit reads, nat included */
+		p->hint = flow_prefetch_entry(&w->flow_ix, p->hash, 0);
 	else if (p->kind == FWD_K_REVERSE)
 		p->hint = flow_prefetch_entry(&w->flow_ix, p->hash, 1);
 }
@@ -1137,7 +1171,8 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	 * packets of the burst instead of stalling one packet at a time:
 	 *   1. parse and classify every packet; request its flow bucket;
 	 *   2. FWD_STAGE2_LAG packets behind stage 1: read the bucket and
-	 *      request the entry its signature points to (line 1 too for nat);
+	 *      request the entry its signature points to (line 1 too for a
+	 *      reply);
 	 *   3. in order, the full decision, whose flow lookup finds bucket and
 	 *      entry in the cache.
 	 * The lookups themselves happen in stage 3, in packet order, so a packet
@@ -1152,10 +1187,10 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 		if (p[i].kind == FWD_K_VIP || p[i].kind == FWD_K_REVERSE)
 			flow_prefetch(&w->flow_ix, p[i].hash);
 		if (i >= FWD_STAGE2_LAG)
-			fwd_prefetch_entry(st, w, &p[s2++]);
+			fwd_prefetch_entry(w, &p[s2++]);
 	}
 	while (s2 < n)
-		fwd_prefetch_entry(st, w, &p[s2++]);
+		fwd_prefetch_entry(w, &p[s2++]);
 	struct fwd_counter *cblk = fwd_counter_of(st, w->id, 0);
 	for (unsigned i = 0; i < n; i++)
 		fwd_finish(st, w, cblk, &bufs[i], &p[i], now, &res[i]);

@@ -76,37 +76,68 @@ int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint1
  * later fragment, new addresses of the packet's family. The old addresses
  * and ports are read from the frame. rw_nat validates, then calls this.
  */
+static inline __attribute__((always_inline)) void
+rw_nat_frame_af(uint8_t *data, uint32_t l3_off, uint32_t l4_off, const int v6, uint8_t l4_proto,
+		const struct addr *new_src, uint16_t new_sport, const struct addr *new_dst,
+		uint16_t new_dport)
+{
+	/*
+	 * All sums in the frame's own byte order (RFC 1071 section 2(B)): the
+	 * old fields and the checksums are loaded as native words straight from
+	 * the frame and the results stored the same way, so nothing is swapped
+	 * but the two new ports. One difference covers both addresses (the IPv4
+	 * header and the pseudo-header both hold them); the L4 checksum adds the
+	 * ports, loaded and stored as one 32-bit word.
+	 */
+	uint8_t *ip = data + l3_off, *l4 = data + l4_off;
+	uint8_t *cf = l4 + (l4_proto == IPPROTO_TCP ? 16 : 6); /* the L4 checksum field */
+	uint8_t *src = ip + (v6 ? 8 : 12), *dst = ip + (v6 ? 24 : 16);
+	unsigned alen = v6 ? 16 : 4;
+	uint64_t s = 0;
+	uint32_t ports_old, ports_new;
+	uint16_t c, np[2] = {htons(new_sport), htons(new_dport)};
+
+	for (unsigned i = 0; i < alen; i += 4) {
+		uint32_t o1, n1, o2, n2;
+
+		memcpy(&o1, src + i, 4);
+		memcpy(&n1, new_src->b + i, 4);
+		memcpy(&o2, dst + i, 4);
+		memcpy(&n2, new_dst->b + i, 4);
+		s += (uint64_t)(uint32_t)~o1 + n1 + (uint32_t)~o2 + n2;
+	}
+	memcpy(src, new_src->b, alen);
+	memcpy(dst, new_dst->b, alen);
+	s = csum_fold64(s);
+	if (!v6) {
+		memcpy(&c, ip + 10, 2);
+		c = csum_fold((uint32_t)(uint16_t)~c + (uint32_t)s);
+		memcpy(ip + 10, &c, 2);
+	}
+	memcpy(&ports_old, l4, 4);
+	memcpy(&ports_new, np, 4);
+	memcpy(&c, cf, 2);
+	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
+		s += (uint64_t)(uint16_t)~c + (uint32_t)~ports_old + ports_new;
+		c = csum_fold(csum_fold64(s));
+		if (c == 0 && l4_proto == IPPROTO_UDP)
+			c = 0xffff; /* 0 and 0xffff read the same in either byte order */
+		memcpy(cf, &c, 2);
+	}
+	memcpy(l4, &ports_new, 4);
+}
+
 static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, int v6,
 				uint8_t l4_proto, const struct addr *new_src, uint16_t new_sport,
 				const struct addr *new_dst, uint16_t new_dport)
 {
-	uint8_t *ip = data + l3_off, *l4 = data + l4_off;
-	uint8_t *cf = l4 + (l4_proto == IPPROTO_TCP ? 16 : 6); /* the L4 checksum field */
-	uint32_t diff;
-	uint16_t c;
-
-	/* one difference for both addresses: the IPv4 header and the pseudo-header cover them */
-	if (!v6) {
-		diff = csum_diff_pair(0, ip + 12, new_src->b, ip + 16, new_dst->b, 4);
-		pkt_put16(ip + 10, csum_apply(pkt_get16(ip + 10), diff));
-		memcpy(ip + 12, new_src->b, 4);
-		memcpy(ip + 16, new_dst->b, 4);
-	} else {
-		diff = csum_diff_pair(0, ip + 8, new_src->b, ip + 24, new_dst->b, 16);
-		memcpy(ip + 8, new_src->b, 16);
-		memcpy(ip + 24, new_dst->b, 16);
-	}
-	c = pkt_get16(cf);
-	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
-		diff = csum_diff16(diff, pkt_get16(l4), new_sport);
-		diff = csum_diff16(diff, pkt_get16(l4 + 2), new_dport);
-		c = csum_apply(c, diff);
-		if (c == 0 && l4_proto == IPPROTO_UDP)
-			c = 0xffff;
-		pkt_put16(cf, c);
-	}
-	pkt_put16(l4, new_sport);
-	pkt_put16(l4 + 2, new_dport);
+	/* one copy per family, so that the address lengths are constants */
+	if (v6)
+		rw_nat_frame_af(data, l3_off, l4_off, 1, l4_proto, new_src, new_sport, new_dst,
+				new_dport);
+	else
+		rw_nat_frame_af(data, l3_off, l4_off, 0, l4_proto, new_src, new_sport, new_dst,
+				new_dport);
 }
 
 /*

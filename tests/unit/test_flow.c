@@ -996,7 +996,7 @@ static void test_reverse(void **state)
 	f = ins(t, &k2, 10, 2);
 	assert_int_equal(flow_set_reverse(t, f, &r2, flow_hash(&r2)), -EINVAL);
 	r2.proto = IPPROTO_TCP;
-	r2.pad[1] = 1;
+	r2.pad = 1;
 	assert_int_equal(flow_set_reverse(t, f, &r2, flow_hash(&r2)), -EINVAL);
 	struct flow_entry fake;
 	memset(&fake, 0, sizeof(fake));
@@ -1753,7 +1753,7 @@ static void test_hash_fields_and_spread(void **state)
 			assert_true(flow_hash(&m) != flow_hash(&k));
 		}
 		assert_true(flow_hash(&k) == flow_hash(&(struct flow_key){
-						 k.src, k.dst, k.sport, k.dport, k.proto, {0}}));
+						 k.src, k.dst, k.sport, k.dport, k.proto, 0}));
 	}
 	free(h);
 }

@@ -604,6 +604,89 @@ static void test_state_change_keeps_flows(void **state)
 	fx_free(f);
 }
 
+/*
+ * A nat flow's forward rewrite takes its SNAT address from the state (line 0
+ * of the entry does not hold it). So a flow keeps its mapping across a state
+ * change that keeps the node address; a flow whose SNAT address is no longer
+ * the node's, or that has no mapping because the service was dsr when it
+ * started, starts over with a fresh mapping on the current address instead
+ * of going out with a source that replies would not come back to.
+ */
+static void test_nat_mapping_follows_state(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(FWD_MODE_NAT, 1024, 20000, 20999);
+	struct fwd_result r;
+	struct pkt_info pi;
+	struct pb_spec s;
+
+	client_syn(&s, 7, 4444);
+	assert_int_equal(fx_send(f, &s, SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.src, &f->spec.node_v4));
+	uint16_t port1 = pi.sport;
+	uint32_t uid = f->st->services[0].backends[r.backend].uid;
+
+	/* a new state with the same node address: same backend, same mapping */
+	struct fwd_state *old = f->st;
+	f->spec.revision++;
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	fwd_state_free(old);
+	s.tcp_flags = PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &s, 2 * SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.src, &f->spec.node_v4));
+	assert_int_equal(pi.sport, port1);
+	assert_int_equal(f->st->services[0].backends[r.backend].uid, uid);
+
+	/* the node address changes: the flow starts over on the new address */
+	old = f->st;
+	f->spec.node_v4 = pb_addr("192.0.2.101");
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	fwd_state_free(old);
+	assert_int_equal(fx_send(f, &s, 3 * SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.src, &f->spec.node_v4));
+	uint16_t port2 = pi.sport;
+	assert_int_equal(snat_in_use(f->snat4), 1); /* the old port went back */
+	assert_int_equal(flow_count(f->flows), 1);
+	/* a reply to the new mapping finds the flow */
+	struct pb_spec rep;
+	pb_init(&rep, ADDR_V4);
+	rep.src = f->st->services[0].backends[r.backend].addr;
+	rep.dst = f->spec.node_v4;
+	rep.sport = 8080;
+	rep.dport = port2;
+	rep.tcp_flags = PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &rep, 3 * SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.dst, &s.src));
+	assert_int_equal(pi.dport, 4444);
+	fx_free(f);
+
+	/* a flow that began while the service was dsr gets a mapping when it turns nat */
+	f = fx_new(FWD_MODE_DSR, 1024, 20000, 20999);
+	client_syn(&s, 9, 4445);
+	assert_int_equal(fx_send(f, &s, SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.src, &s.src)); /* dsr: L3 untouched */
+	old = f->st;
+	f->svc[0].mode = FWD_MODE_NAT;
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	fwd_state_free(old);
+	s.tcp_flags = PKT_TCP_ACK;
+	assert_int_equal(fx_send(f, &s, 2 * SEC, &r), FWD_TX);
+	check_frame(&f->buf, &pi);
+	assert_true(addr_eq(&pi.src, &f->spec.node_v4));
+	assert_in_range(pi.sport, 20000, 20999);
+	assert_int_equal(pi.dport, 8080);
+	assert_int_equal(snat_in_use(f->snat4), 1);
+	fx_free(f);
+}
+
 static void test_exceptions(void **state)
 {
 	(void)state;
@@ -958,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_vip_key_is_reply_key),
 		cmocka_unit_test(test_neighbour_solicitation),
 		cmocka_unit_test(test_state_change_keeps_flows),
+		cmocka_unit_test(test_nat_mapping_follows_state),
 		cmocka_unit_test(test_exceptions),
 		cmocka_unit_test(test_snat_exhaustion),
 		cmocka_unit_test(test_burst_equals_single),
