@@ -101,6 +101,16 @@ static struct fx *fx_new(uint8_t mode, uint32_t capacity, uint16_t snat_lo, uint
 	return f;
 }
 
+/* Replace f's state by one built from its (changed) spec, as a worker would see it. */
+static void fx_rebuild(struct fx *f)
+{
+	struct fwd_state *old = f->st;
+
+	f->st = fx_build(f);
+	assert_non_null(f->st);
+	fwd_state_free(old);
+}
+
 static void fx_free(struct fx *f)
 {
 	flow_destroy(f->flows);
@@ -628,11 +638,8 @@ static void test_nat_mapping_follows_state(void **state)
 	uint32_t uid = f->st->services[0].backends[r.backend].uid;
 
 	/* a new state with the same node address: same backend, same mapping */
-	struct fwd_state *old = f->st;
 	f->spec.revision++;
-	f->st = fx_build(f);
-	assert_non_null(f->st);
-	fwd_state_free(old);
+	fx_rebuild(f);
 	s.tcp_flags = PKT_TCP_ACK;
 	assert_int_equal(fx_send(f, &s, 2 * SEC, &r), FWD_TX);
 	check_frame(&f->buf, &pi);
@@ -641,11 +648,8 @@ static void test_nat_mapping_follows_state(void **state)
 	assert_int_equal(f->st->services[0].backends[r.backend].uid, uid);
 
 	/* the node address changes: the flow starts over on the new address */
-	old = f->st;
 	f->spec.node_v4 = pb_addr("192.0.2.101");
-	f->st = fx_build(f);
-	assert_non_null(f->st);
-	fwd_state_free(old);
+	fx_rebuild(f);
 	assert_int_equal(fx_send(f, &s, 3 * SEC, &r), FWD_TX);
 	check_frame(&f->buf, &pi);
 	assert_true(addr_eq(&pi.src, &f->spec.node_v4));
@@ -672,11 +676,8 @@ static void test_nat_mapping_follows_state(void **state)
 	assert_int_equal(fx_send(f, &s, SEC, &r), FWD_TX);
 	check_frame(&f->buf, &pi);
 	assert_true(addr_eq(&pi.src, &s.src)); /* dsr: L3 untouched */
-	old = f->st;
 	f->svc[0].mode = FWD_MODE_NAT;
-	f->st = fx_build(f);
-	assert_non_null(f->st);
-	fwd_state_free(old);
+	fx_rebuild(f);
 	s.tcp_flags = PKT_TCP_ACK;
 	assert_int_equal(fx_send(f, &s, 2 * SEC, &r), FWD_TX);
 	check_frame(&f->buf, &pi);
