@@ -175,28 +175,6 @@ static void usage(FILE *f)
 		"signals: SIGINT/SIGTERM stop, SIGHUP reloads FILE, SIGUSR1 prints counters\n");
 }
 
-/* Settings the pure config validator cannot judge because they depend on the runtime. */
-static int check_runtime_limits(const struct fulcrum_config *cfg, char *err, size_t errlen)
-{
-	if (cfg->dp.workers > 1) {
-		for (uint32_t i = 0; i < cfg->n_services; i++) {
-			if (cfg->services[i].mode != FWD_MODE_NAT)
-				continue;
-			/*
-			 * RSS hashes a nat reply (backend -> SNAT address) independently of
-			 * its request, so it can land on a worker without the flow. Until
-			 * replies are steered by SNAT port slice, nat needs one worker.
-			 */
-			snprintf(err, errlen,
-				 "%.512s: dataplane.workers: nat service \"%s\" needs workers = 1 (reply "
-				 "steering to the owning worker is not implemented)",
-				 cfg->path, cfg->services[i].name);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* ---- EAL arguments ---- */
 
 struct eal_argv {
@@ -399,7 +377,7 @@ static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
 	struct pkt_info pi;
 	struct addr who;
 	uint8_t mac[6];
-	int for_us;
+	unsigned learn = 0;
 
 	if (pkt_parse(frame, len, &pi) != 0) {
 		app->control_other++;
@@ -407,23 +385,30 @@ static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
 	}
 	if (pi.l3 == PKT_L3_ARP) {
 		/* RFC 826 merge: add the sender only if the packet was meant for us. */
-		for_us = pi.arp_op == PKT_ARP_REPLY && addr_eq(&pi.dst, &app->cfg.node_v4);
+		if (pi.arp_op == PKT_ARP_REPLY && addr_eq(&pi.dst, &app->cfg.node_v4))
+			learn = NEIGH_LEARN_CREATE;
 		who = pi.src;
 		memcpy(mac, pi.arp_sha, 6);
 	} else {
 		/*
 		 * IPv6 neighbour discovery, the same merge rule: an advertisement
 		 * answering our solicitation (S set, to the node address) may
-		 * create an entry; anything else only refreshes or corrects one.
+		 * create an entry; anything else only refreshes or corrects one,
+		 * and an advertisement without Override (a proxy's, an anycast
+		 * answer) does not even correct one (RFC 4861 7.2.5).
 		 */
-		int solicited = 0;
-		if (neigh_nd_parse(frame, &pi, &who, mac, &solicited) != 1) {
+		unsigned nd = 0;
+		if (neigh_nd_parse(frame, &pi, &who, mac, &nd) != 1) {
 			app->control_other++;
 			return;
 		}
-		for_us = pi.icmp_type == 136 && solicited && addr_eq(&pi.dst, &app->cfg.node_v6);
+		if (pi.icmp_type == 136 && (nd & NEIGH_ND_SOLICITED) &&
+		    addr_eq(&pi.dst, &app->cfg.node_v6))
+			learn |= NEIGH_LEARN_CREATE;
+		if (!(nd & NEIGH_ND_OVERRIDE))
+			learn |= NEIGH_LEARN_KEEP;
 	}
-	int rc = neigh_learn(app->neigh, &who, mac, mono_ns(), for_us);
+	int rc = neigh_learn(app->neigh, &who, mac, mono_ns(), learn);
 	if (rc == 1) {
 		char b[ADDR_STRLEN];
 		app->arp_learned++;
@@ -903,9 +888,11 @@ static void print_stats(struct app *app)
 		fprintf(stderr,
 			"worker %u: rx %" PRIu64 " tx %" PRIu64 " replies %" PRIu64 " to_control %" PRIu64
 			" control_full %" PRIu64 " tx_unsent %" PRIu64 " multiseg %" PRIu64
-			" flows %" PRIu64 " expired %" PRIu64 " sleeps %" PRIu64 "\n",
+			" flows %" PRIu64 " expired %" PRIu64 " sleeps %" PRIu64 " handoff %" PRIu64
+			" handoff_full %" PRIu64 " handoff_in %" PRIu64 "\n",
 			w, ws.rx, ws.tx, ws.replies, ws.to_control, ws.control_full, ws.tx_unsent,
-			ws.multiseg, ws.flows, ws.expired, ws.sleeps);
+			ws.multiseg, ws.flows, ws.expired, ws.sleeps, ws.handoff, ws.handoff_full,
+			ws.handoff_in);
 		fprintf(stderr, "  drops:");
 		int any = 0;
 		for (unsigned r = 0; r < FWD_DROP__COUNT; r++)
@@ -957,11 +944,6 @@ static void reload(struct app *app)
 	log_info("SIGHUP: reloading %s", app->cfg.path);
 	if (config_load(app->cfg.path, &next, err, sizeof(err)) != 0) {
 		log_error("reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	if (check_runtime_limits(&next, err, sizeof(err)) != 0) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		config_free(&next);
 		return;
 	}
 	const char *what = restart_only_change(&app->cfg, &next);
@@ -1224,8 +1206,7 @@ int main(int argc, char **argv)
 	}
 
 	/* 1. The whole configuration, before anything is touched. */
-	if (config_load(path, &app.cfg, err, sizeof(err)) != 0 ||
-	    check_runtime_limits(&app.cfg, err, sizeof(err)) != 0) {
+	if (config_load(path, &app.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fulcrumd: %s\n", err);
 		config_free(&app.cfg);
 		return 1;

@@ -253,19 +253,27 @@ int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n
 }
 
 int neigh_learn(struct neigh_table *t, const struct addr *a, const uint8_t mac[6], uint64_t now,
-		int create)
+		unsigned flags)
 {
 	if (!neigh_addr_ok(a) || !neigh_mac_ok(mac))
 		return -EINVAL;
 	struct neigh_slot *s = neigh_find(t, a);
 	if (s == NULL) {
-		if (!create)
+		if (!(flags & NEIGH_LEARN_CREATE))
 			return 0;
 		s = neigh_insert(t, a);
 		if (s == NULL)
 			return 0; /* full of wanted/static/recent entries: this one can wait */
 	}
 	if (s->state == NEIGH_STATIC)
+		return 0;
+	/*
+	 * RFC 4861 7.2.5: without Override, another MAC for a resolved entry
+	 * is not taken. Neither is it a confirmation: the owner is asked again
+	 * from half the lifetime on as usual (the RFC's STALE, in effect).
+	 */
+	if ((flags & NEIGH_LEARN_KEEP) && s->state == NEIGH_REACHABLE &&
+	    memcmp(s->mac, mac, 6) != 0)
 		return 0;
 	int changed = s->state != NEIGH_REACHABLE || memcmp(s->mac, mac, 6) != 0;
 	s->state = NEIGH_REACHABLE;
@@ -404,7 +412,7 @@ int neigh_ns_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
 }
 
 int neigh_nd_parse(const uint8_t *frame, const struct pkt_info *pi, struct addr *who,
-		   uint8_t mac[6], int *solicited)
+		   uint8_t mac[6], unsigned *flags)
 {
 	static const uint8_t unspecified[16];
 	const uint8_t *icmp = frame + pi->l4_off, *lla = NULL;
@@ -427,10 +435,12 @@ int neigh_nd_parse(const uint8_t *frame, const struct pkt_info *pi, struct addr 
 		if (memcmp(frame + pi->l3_off + 8, unspecified, 16) == 0)
 			return lla != NULL ? -EINVAL : 0; /* a probe: nobody to learn */
 		*who = pi->src;
-		*solicited = 0;
+		*flags = NEIGH_ND_OVERRIDE;
 	} else {
 		addr_set_v6(who, icmp + 8);
-		*solicited = (icmp[4] & 0x40) != 0;
+		/* RFC 4861 4.4: R (0x80), S (0x40), O (0x20) */
+		*flags = ((icmp[4] & 0x40) ? NEIGH_ND_SOLICITED : 0u) |
+			 ((icmp[4] & 0x20) ? NEIGH_ND_OVERRIDE : 0u);
 	}
 	if (lla == NULL)
 		return 0;

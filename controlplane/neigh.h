@@ -75,18 +75,31 @@ void neigh_clear_static(struct neigh_table *t);
  */
 int neigh_set_wanted(struct neigh_table *t, const struct addr *addrs, uint32_t n, uint64_t now);
 
+/* How neigh_learn may use what a packet says (flags, or-ed). */
+enum neigh_learn_flag {
+	/* The packet was addressed to us: an unknown address gets an entry. */
+	NEIGH_LEARN_CREATE = 1,
+	/*
+	 * Keep a resolved entry's MAC when the packet names another: an IPv6
+	 * advertisement with Override clear (RFC 4861 7.2.5), as a proxy or an
+	 * anycast responder sends, must not take an address from its owner.
+	 * It still resolves an INCOMPLETE entry and refreshes a matching one.
+	 */
+	NEIGH_LEARN_KEEP = 2,
+};
+
 /*
- * What an ARP packet taught: `a` is at `mac`. RFC 826's merge rule: an
- * existing entry is updated (refreshed, or its MAC replaced); a new entry is
- * created only when `create` is set (the packet was addressed to us) or the
- * address is wanted. Static entries are not touched.
+ * What an ARP or ND packet taught: `a` is at `mac`. RFC 826's merge rule: an
+ * existing entry is updated (refreshed, or its MAC replaced unless
+ * NEIGH_LEARN_KEEP); a new entry is created only with NEIGH_LEARN_CREATE or
+ * when the address is wanted. Static entries are not touched.
  * Returns 1 when the resolution of an address changed (INCOMPLETE ->
  * REACHABLE, or a new MAC): the caller must rebuild the forwarding state;
  * 0 otherwise (a refresh, ignored, or no room for an unwanted address);
  * -EINVAL for a bad address, a zero, broadcast or multicast MAC.
  */
 int neigh_learn(struct neigh_table *t, const struct addr *a, const uint8_t mac[6], uint64_t now,
-		int create);
+		unsigned flags);
 
 /* 1 and *mac filled when `a` is resolved (REACHABLE or STATIC), else 0. */
 int neigh_lookup(const struct neigh_table *t, const struct addr *a, uint8_t mac[6]);
@@ -135,18 +148,29 @@ int neigh_arp_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6]
 int neigh_ns_request(uint8_t *frame, uint32_t size, const uint8_t sender_mac[6],
 		     const struct addr *sender_ip, const struct addr *target);
 
+/* What a neighbour discovery message says besides the address (neigh_nd_parse). */
+enum neigh_nd_flag {
+	NEIGH_ND_SOLICITED = 1, /* an advertisement's S flag: it answers a solicitation */
+	/*
+	 * The MAC may replace a different cached one: an advertisement's O
+	 * flag (RFC 4861 7.2.5); always set for a solicitation, whose source
+	 * link-layer address replaces the cached one (7.2.3).
+	 */
+	NEIGH_ND_OVERRIDE = 2,
+};
+
 /*
  * What a neighbour discovery message (pi from pkt_parse of frame) teaches:
  * an advertisement (136): its target is at the Target Link-Layer Address;
  * a solicitation (135) from a unicast source: the source is at the Source
- * Link-Layer Address. *solicited is the advertisement's S flag (0 for a
- * solicitation). Returns 1 and fills *who, mac, *solicited; 0 when the
- * message teaches nothing (no such option, a duplicate-address probe);
- * -EINVAL when it is not neighbour discovery or fails RFC 4861's validity
- * checks (7.1.1, 7.1.2: hop limit 255, code 0, lengths, option lengths,
- * a multicast target). Pure; any thread.
+ * Link-Layer Address. *flags: enum neigh_nd_flag, or-ed. Returns 1 and
+ * fills *who, mac, *flags; 0 when the message teaches nothing (no such
+ * option, a duplicate-address probe); -EINVAL when it is not neighbour
+ * discovery or fails RFC 4861's validity checks (7.1.1, 7.1.2: hop limit
+ * 255, code 0, lengths, option lengths, a multicast target). Pure; any
+ * thread.
  */
 int neigh_nd_parse(const uint8_t *frame, const struct pkt_info *pi, struct addr *who,
-		   uint8_t mac[6], int *solicited);
+		   uint8_t mac[6], unsigned *flags);
 
 #endif

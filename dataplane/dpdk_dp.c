@@ -24,6 +24,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "dataplane/pkt.h"
 #include "dataplane/snat.h"
 
 /*
@@ -47,6 +48,39 @@
 /* Control frames worker 0 moves from the inject ring per flush tick (no spare TX queue). */
 #define DPDK_INJECT_BURST 16
 
+/*
+ * Reply steering. A nat flow lives in the flow table of the worker that saw
+ * its first packet, and that worker took the SNAT port from its own slice of
+ * the port range (snat_worker_range). The reply (backend -> SNAT address and
+ * port) is spread over the RX queues by RSS or the kernel's fanout hash,
+ * independently of the request, so it reaches the owner only by chance. Each
+ * worker therefore looks at the frames of its RX burst: IPv4 (one optional
+ * 802.1Q tag), TCP or UDP, not a later fragment, to the SNAT address, with a
+ * destination port in another worker's slice; such a frame goes to that
+ * worker's handoff ring, which the owner drains into its own bursts. A frame
+ * the owner then does not know is dropped there as no_reverse_flow, as it
+ * would have been without steering.
+ *
+ * DPVS does the same steering in hardware: NIC flow-director rules match the
+ * local address and a port mask per core, so replies arrive on the right
+ * queue. rte_flow rules would be that path here; they are not needed for
+ * correctness (the virtual PMDs of the lab have none), and the software
+ * check costs one predictable branch per burst with one worker and a few
+ * header loads per frame with several.
+ *
+ * Not steered: IPv6 (dpdk_open creates only a v4 SNAT pool; a v6 pool would
+ * need its address in the same test), later fragments (no ports: fwd drops
+ * them anyway) and ICMP errors quoting a nat flow (fwd handles them on
+ * whichever worker receives them).
+ */
+struct dpdk_steer {
+	uint32_t addr;     /* SNAT v4 address, as memcpy'd from the frame (network order) */
+	uint16_t lo, hi;   /* the whole SNAT port range */
+	unsigned n;        /* workers */
+	uint16_t *slice_hi;        /* worker i owns ports up to slice_hi[i] (ascending) */
+	struct rte_ring **rings;   /* worker i's handoff ring (MP/SC) */
+};
+
 struct dpdk_worker {
 	/* Written by this worker only (its counters are read by the control thread). */
 	struct fwd_worker fw;
@@ -61,6 +95,10 @@ struct dpdk_worker {
 	uint64_t control_full;
 	uint64_t multiseg;
 	uint64_t injected;
+	uint64_t handoff;      /* frames passed to their owner's ring (see dpdk_steer) */
+	uint64_t handoff_full; /* of those, dropped: ring full */
+	uint64_t handoff_in;   /* frames taken from this worker's own ring */
+	struct rte_ring *handoff_ring; /* = dp->steer.rings[id]; NULL with one worker */
 	uint64_t sleeps;
 	uint64_t expired;
 	uint64_t next_sweep; /* TSC at which the next sweep chunk is due */
@@ -72,6 +110,8 @@ struct dpdk_dp {
 	struct fwd_state *state __rte_cache_aligned;
 	volatile int stop;
 	struct rte_rcu_qsbr *qsbr;
+	/* Set up by dpdk_open, read-only while the workers run. rings == NULL: no steering. */
+	struct dpdk_steer steer;
 
 	struct dpdk_params p;
 	char devargs[256];
@@ -166,6 +206,117 @@ static inline void dpdk_worker_inject(struct dpdk_worker *w)
 	for (unsigned i = 0; i < n; i++)
 		rte_eth_tx_buffer(w->dp->port, w->queue, w->txb, m[i]);
 	w->injected += n;
+}
+
+/*
+ * The worker that owns the SNAT port a frame is addressed to, or -1 when the
+ * frame is not a nat reply candidate (see dpdk_steer). Reads nothing at or
+ * beyond d + len; anything it cannot read is left to fwd on this worker.
+ */
+static inline int dpdk_steer_owner(const struct dpdk_steer *s, const uint8_t *d, uint32_t len)
+{
+	uint32_t off = PKT_ETH_HLEN, ihl, addr;
+	uint16_t et, port;
+	const uint8_t *ip;
+
+	if (unlikely(len < PKT_ETH_HLEN + PKT_VLAN_HLEN + 20 + 4))
+		return -1; /* also too short for a tagged IPv4 header and ports: fwd decides */
+	et = pkt_get16(d + 12);
+	if (et == PKT_ETHERTYPE_VLAN) {
+		et = pkt_get16(d + 16);
+		off += PKT_VLAN_HLEN;
+	}
+	if (et != PKT_ETHERTYPE_IPV4)
+		return -1;
+	ip = d + off;
+	/* The destination first: one compare rules out all client -> VIP traffic. */
+	memcpy(&addr, ip + 16, 4);
+	if (addr != s->addr)
+		return -1;
+	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < 20 || (ip[9] != 6 /* TCP */ && ip[9] != 17 /* UDP */))
+		return -1;
+	/* A later fragment has no ports (fwd drops it); a first one has them. */
+	if ((pkt_get16(ip + 6) & 0x1fff) != 0 || off + ihl + 4 > len)
+		return -1;
+	port = pkt_get16(ip + ihl + 2);
+	if (port < s->lo || port > s->hi)
+		return -1;
+	/* The first slice that ends at or after the port (slices ascend). */
+	unsigned a = 0, b = s->n - 1;
+	while (a < b) {
+		unsigned m = (a + b) / 2;
+		if (port <= s->slice_hi[m])
+			b = m;
+		else
+			a = m + 1;
+	}
+	return (int)a;
+}
+
+/*
+ * Pass frames to the handoff rings of their owners, one enqueue per owner
+ * (an MP enqueue is an atomic compare-and-swap on the ring's head: one per
+ * burst, not per frame). What a ring does not take is freed and counted.
+ */
+static void dpdk_worker_handoff(struct dpdk_worker *w, struct rte_mbuf **m, uint16_t *dst,
+				unsigned n)
+{
+	const struct dpdk_steer *s = &w->dp->steer;
+	struct rte_mbuf *batch[FWD_BURST_MAX];
+
+	while (n > 0) {
+		unsigned owner = dst[0], k = 0, rest = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (dst[i] == owner) {
+				batch[k++] = m[i];
+			} else {
+				m[rest] = m[i];
+				dst[rest++] = dst[i];
+			}
+		}
+		unsigned sent = rte_ring_mp_enqueue_burst(s->rings[owner], (void **)batch, k, NULL);
+		w->handoff += k;
+		if (unlikely(sent < k)) {
+			w->handoff_full += k - sent;
+			rte_pktmbuf_free_bulk(batch + sent, k - sent);
+		}
+		n = rest;
+	}
+}
+
+/*
+ * Keep the frames of an RX burst this worker owns (compacted at the front of
+ * pkts, order kept), hand the others to their owners; returns how many were
+ * kept. Only called with several workers.
+ */
+static unsigned dpdk_worker_steer(struct dpdk_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	const struct dpdk_steer *s = &w->dp->steer;
+	struct rte_mbuf *out[FWD_BURST_MAX];
+	uint16_t dst[FWD_BURST_MAX];
+	unsigned k = 0, no = 0;
+
+	/* Headers, then frames, all issued before the first is read (as in dpdk_worker_burst). */
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(pkts[i]);
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		int owner = dpdk_steer_owner(s, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+
+		if (likely(owner < 0 || (unsigned)owner == w->id)) {
+			pkts[k++] = m;
+			continue;
+		}
+		out[no] = m;
+		dst[no++] = (uint16_t)owner;
+	}
+	if (no > 0)
+		dpdk_worker_handoff(w, out, dst, no);
+	return k;
 }
 
 static inline void dpdk_worker_burst(struct dpdk_worker *w, const struct fwd_state *st,
@@ -273,12 +424,14 @@ static int dpdk_worker_main(void *arg)
 {
 	struct dpdk_worker *w = arg;
 	struct dpdk_dp *dp = w->dp;
-	struct rte_mbuf *pkts[FWD_BURST_MAX];
+	/* An RX burst plus as many frames from the handoff ring (reply steering). */
+	struct rte_mbuf *pkts[2 * FWD_BURST_MAX];
 	const uint64_t flush_tsc =
 		(dp->tsc_hz + 999999) / 1000000 * (dp->p.tx_flush_us ? dp->p.tx_flush_us : 1);
 	const uint16_t burst = dp->p.burst;
 	const int adaptive = dp->p.idle == DPDK_IDLE_ADAPTIVE;
 	const int injects = dp->inject != NULL && w->id == 0;
+	struct rte_ring *const handoff = w->handoff_ring; /* NULL: one worker, no steering */
 	uint64_t last_flush = rte_rdtsc();
 	uint64_t prev_tsc = last_flush;
 	unsigned prev_busy = 0;
@@ -321,19 +474,40 @@ static int dpdk_worker_main(void *arg)
 		 * the quiescent report at the bottom: that is the RCU read side.
 		 */
 		const struct fwd_state *st = __atomic_load_n(&dp->state, __ATOMIC_ACQUIRE);
-		uint16_t n = rte_eth_rx_burst(dp->port, w->queue, pkts, burst);
+		unsigned n = rte_eth_rx_burst(dp->port, w->queue, pkts, burst);
+		int dry = n < burst, busy = n > 0;
 
-		prev_busy = n > 0;
-		if (likely(n > 0)) {
+		if (handoff != NULL) {
+			/*
+			 * Several workers: frames for another worker's SNAT ports leave
+			 * the burst, and what the others steered here joins it, up to a
+			 * burst of each, so that neither source can starve the other.
+			 */
+			if (n > 0)
+				n = dpdk_worker_steer(w, pkts, n);
+			unsigned in = rte_ring_sc_dequeue_burst(handoff, (void **)(pkts + n), burst,
+								NULL);
+			w->handoff_in += in;
+			n += in;
+			dry = dry && in < burst;
+			busy = busy || in > 0;
+		}
+		prev_busy = busy;
+		if (likely(busy)) {
 			idle = 0;
-			dpdk_worker_burst(w, st, pkts, n, now);
+			if (likely(n <= FWD_BURST_MAX)) {
+				dpdk_worker_burst(w, st, pkts, n, now);
+			} else { /* burst > FWD_BURST_MAX / 2 with handed-in frames */
+				dpdk_worker_burst(w, st, pkts, FWD_BURST_MAX, now);
+				dpdk_worker_burst(w, st, pkts + FWD_BURST_MAX, n - FWD_BURST_MAX, now);
+			}
 			/*
 			 * The RX queue ran dry: nothing more will join this TX batch
 			 * soon, so send it now instead of at the flush timer (which
 			 * would add up to tx_flush_us to every lone request/response).
 			 * Under load bursts are full and batching is unchanged.
 			 */
-			if (n < burst) {
+			if (dry) {
 				rte_eth_tx_buffer_flush(dp->port, w->queue, w->txb);
 				last_flush = tsc;
 			}
@@ -461,6 +635,61 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Reply steering (see dpdk_steer): the slice table and one handoff ring per
+ * worker, when there are several workers and a v4 SNAT address.
+ *
+ * Ring size: rx_desc entries (RING_F_EXACT_SZ), the depth of one RX queue.
+ * The ring is in effect a second RX queue of its owner, filled by the other
+ * workers with replies a port-steering NIC would have put in the owner's own
+ * queue; it has to hold what arrives while the owner is busy, sleeping
+ * (adaptive idle) or descheduled (floating lcores), which is exactly what the
+ * RX queue is sized for. A few bursts would be enough for a busy-polling
+ * owner but would drop replies at every adaptive sleep. Producers enqueue
+ * at most one RX burst per iteration and the owner takes up to one burst per
+ * iteration besides its RX burst, so a ring that fills means the owner is
+ * overloaded, as a full RX queue does. The mbufs a full ring holds come from
+ * the same pool; the pool's minimum (dataplane.mbufs) does not count them: at
+ * worst the PMD runs short (rx_nombuf), dropping at RX instead of at the ring.
+ */
+static int dpdk_setup_steer(struct dpdk_dp *dp, char *err, size_t errlen)
+{
+	const struct dpdk_params *p = &dp->p;
+	struct dpdk_steer *s = &dp->steer;
+
+	if (p->workers < 2 || p->snat_v4.family != ADDR_V4)
+		return 0;
+	s->slice_hi = rte_zmalloc("fc_steer", sizeof(*s->slice_hi) * p->workers, 0);
+	s->rings = rte_zmalloc("fc_steer", sizeof(*s->rings) * p->workers, 0);
+	if (s->slice_hi == NULL || s->rings == NULL) {
+		dpdk_err(err, errlen, "out of memory for reply steering");
+		return -ENOMEM;
+	}
+	memcpy(&s->addr, p->snat_v4.b, 4);
+	s->lo = p->snat_port_lo;
+	s->hi = p->snat_port_hi;
+	s->n = p->workers;
+	for (unsigned i = 0; i < p->workers; i++) {
+		uint16_t lo, hi;
+		char name[RTE_RING_NAMESIZE];
+
+		/* The same split the SNAT pools were made with (dpdk_setup_workers). */
+		if (snat_worker_range(p->snat_port_lo, p->snat_port_hi, i, p->workers, &lo, &hi) != 0)
+			return -EINVAL; /* dpdk_setup_workers refused it first */
+		s->slice_hi[i] = hi;
+		snprintf(name, sizeof(name), "fc_handoff%u", i);
+		s->rings[i] = rte_ring_create(name, p->rx_desc, (int)rte_socket_id(),
+					      RING_F_SC_DEQ | RING_F_EXACT_SZ);
+		if (s->rings[i] == NULL) {
+			dpdk_err(err, errlen, "handoff ring of worker %u: %s", i,
+				 rte_strerror(rte_errno));
+			return -rte_errno;
+		}
+		dp->workers[i].handoff_ring = s->rings[i];
+	}
+	return 0;
+}
+
 static int dpdk_setup_port(struct dpdk_dp *dp, char *err, size_t errlen)
 {
 	const struct dpdk_params *p = &dp->p;
@@ -481,19 +710,39 @@ static int dpdk_setup_port(struct dpdk_dp *dp, char *err, size_t errlen)
 			 p->workers);
 		return -EINVAL;
 	}
+	/*
+	 * net_af_packet has no RSS but spreads by itself: each of its qpairs
+	 * queue pairs is a packet socket of one PACKET_FANOUT group (DPDK 22.11:
+	 * PACKET_FANOUT_HASH, the kernel's flow hash, with DEFRAG and ROLLOVER),
+	 * so the kernel spreads flows over the sockets, and over every socket
+	 * of the group: with more queue pairs than workers, what is hashed to a
+	 * queue nobody polls sits there unread (ROLLOVER moves flows away only
+	 * once that socket's ring is full).
+	 */
+	int fanout = strcmp(info.driver_name, "net_af_packet") == 0;
+	if (fanout && info.max_rx_queues != p->workers) {
+		dpdk_err(err, errlen,
+			 "port %s (%s) has %u queue pairs in its kernel fanout group; %u "
+			 "worker(s) need exactly as many (qpairs=%u in the devargs): packets the "
+			 "kernel hashes to a queue nobody polls would sit there unread",
+			 dp->devargs, info.driver_name, info.max_rx_queues, p->workers, p->workers);
+		return -EINVAL;
+	}
 	memset(&conf, 0, sizeof(conf));
 	if (p->workers > 1) {
 		uint64_t hf = info.flow_type_rss_offloads &
 			      (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
-		if (hf == 0) {
+		if (hf != 0) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf = hf;
+		} else if (!fanout) {
 			dpdk_err(err, errlen,
-				 "port %s (%s) cannot hash packets over %u RX queues (no RSS); "
-				 "use workers = 1",
+				 "port %s (%s) cannot spread packets over %u RX queues (no RSS, "
+				 "no kernel fanout: everything would arrive on queue 0); use "
+				 "workers = 1",
 				 dp->devargs, info.driver_name, p->workers);
 			return -EINVAL;
 		}
-		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_hf = hf;
 	}
 	/* One pool, reference count 1, freed on the queue's lcore: what FAST_FREE requires. */
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
@@ -660,6 +909,9 @@ int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size
 	rc = dpdk_setup_workers(dp, err, errlen);
 	if (rc != 0)
 		goto fail;
+	rc = dpdk_setup_steer(dp, err, errlen);
+	if (rc != 0)
+		goto fail;
 	rc = dpdk_setup_port(dp, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -818,6 +1070,9 @@ int dpdk_worker_stats(const struct dpdk_dp *dp, unsigned worker, struct dpdk_wor
 	out->tx_unsent = dpdk_rd(&w->tx_unsent);
 	out->multiseg = dpdk_rd(&w->multiseg);
 	out->injected = dpdk_rd(&w->injected);
+	out->handoff = dpdk_rd(&w->handoff);
+	out->handoff_full = dpdk_rd(&w->handoff_full);
+	out->handoff_in = dpdk_rd(&w->handoff_in);
 	out->sleeps = dpdk_rd(&w->sleeps);
 	out->expired = dpdk_rd(&w->expired);
 	out->flows = w->flows ? flow_count(w->flows) : 0;
@@ -889,6 +1144,17 @@ void dpdk_close(struct dpdk_dp *dp)
 			rte_pktmbuf_free(m);
 		rte_ring_free(dp->inject);
 	}
+	/* Workers are joined: what is left in the handoff rings is nobody's. */
+	for (unsigned i = 0; dp->steer.rings != NULL && i < dp->steer.n; i++) {
+		struct rte_mbuf *m;
+		if (dp->steer.rings[i] == NULL)
+			continue;
+		while (rte_ring_sc_dequeue(dp->steer.rings[i], (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(dp->steer.rings[i]);
+	}
+	rte_free(dp->steer.rings);
+	rte_free(dp->steer.slice_hi);
 	rte_mempool_free(dp->pool);
 	rte_free(dp->qsbr);
 	rte_free(dp);

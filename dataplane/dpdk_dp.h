@@ -67,8 +67,12 @@ void dpdk_eal_cleanup(void);
  * and SNAT pools, the control ring and the RCU variable. Workers are not
  * launched yet (dpdk_start). On success *out owns everything (dpdk_close).
  * Fails if the EAL has fewer worker lcores than p->workers, if the port
- * cannot spread packets over p->workers RX queues (no RSS), or if the
- * mempool is too small for the descriptors and caches of every queue.
+ * cannot spread packets over p->workers RX queues (neither RSS nor, for
+ * net_af_packet, a kernel fanout group of exactly p->workers queue pairs),
+ * or if the mempool is too small for the descriptors and caches of every
+ * queue. With more than one worker and a v4 SNAT address, each worker also
+ * gets a handoff ring for nat replies that reached another worker (reply
+ * steering, docs/dataplane.md).
  */
 int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size_t errlen);
 
@@ -142,6 +146,19 @@ struct dpdk_worker_stats {
 	uint64_t tx_unsent;    /* freed because the TX queue did not take them */
 	uint64_t multiseg;     /* dropped: chained mbuf (fwd needs one contiguous frame) */
 	uint64_t injected;     /* control frames sent for the control thread (worker 0) */
+	/*
+	 * Reply steering (workers > 1): a frame from this worker's RX queue to
+	 * the SNAT address and a port of another worker's slice is passed to
+	 * that worker's handoff ring instead of being forwarded here (handoff;
+	 * of those, handoff_full were dropped because the ring was full); the
+	 * frames this worker took from its own ring are handoff_in. rx counts
+	 * what fwd processed, handed-in frames included: the frames this
+	 * worker's own RX queue delivered are rx - handoff_in + handoff (plus
+	 * chained mbufs dropped as multiseg).
+	 */
+	uint64_t handoff;
+	uint64_t handoff_full;
+	uint64_t handoff_in;
 	uint64_t sleeps;       /* adaptive idle sleeps */
 	uint64_t expired;      /* flows released by the background sweep */
 	uint64_t flows;        /* live flows now */

@@ -216,7 +216,7 @@ fd_stop() {
 flows() { nsx client python3 tools/lab_client.py flows "$@"; }
 
 # tally FILE: "be1=N be2=N ..." of a "SRCPORT BACKEND" file (failures as FAIL:reason=N).
-tally() { awk '{c[$2]++} END {n = asorti(c, k); for (i = 1; i <= n; i++) printf "%s%s=%d", (i > 1 ? " " : ""), k[i], c[k[i]]; print ""}' "$1"; }
+tally() { awk '{c[$2]++} END {for (k in c) printf "%s=%d\n", k, c[k]}' "$1" | sort | paste -sd' '; }
 
 # check_spread WHAT FILE "be1:1 be2:2 ...": every answer is a named backend and
 # each backend's share matches its weight within 5 standard deviations of a
@@ -246,3 +246,46 @@ check_spread() {
 		fail "$what: $out"
 	fi
 }
+
+# ---- IPv6 (tests/e2e/ipv6.sh) ----
+# tools/lab.sh turns IPv6 off on every veth; these helpers turn it on again in
+# the client and backend namespaces, on top of the IPv4 lab. The node's port
+# fc-lb0 keeps IPv6 off in the kernel: with it on, the kernel would hold a
+# link-local address there and answer for it (LAB.md: the kernel must not own
+# addresses on a port DPDK drives); fd00:99::2 lives in fulcrumd's config only.
+SUBNET6=fd00:99:
+LAB6_VIP=fd00:99::101
+
+# lab6_up DIR: client fd00:99::10/64, backends fd00:99::2N/64 with the dsr VIP
+# on lo (/128), and on each backend an HTTP server on [VIP]:80 that serves
+# DIR/beN/id ("beN") and logs every request to DIR/beN-http.log. nodad: the
+# addresses are usable at once (no duplicate address detection period).
+lab6_up() {
+	local dir=$1 i ns t
+	nsx client sysctl -qw net.ipv6.conf.fc-cl0.disable_ipv6=0 || return 1
+	nsx client ip -6 addr add "$SUBNET6:10/64" dev fc-cl0 nodad || return 1
+	for i in 1 2 3; do
+		ns=be$i
+		nsx "$ns" sysctl -qw net.ipv6.conf.fc-be0.disable_ipv6=0 net.ipv6.conf.lo.disable_ipv6=0 || return 1
+		nsx "$ns" ip -6 addr add "$SUBNET6:2$i/64" dev fc-be0 nodad || return 1
+		nsx "$ns" ip -6 addr add "$LAB6_VIP/128" dev lo nodad || return 1
+		mkdir -p "$dir/$ns"
+		echo "$ns" >"$dir/$ns/id"
+		# Bound to the VIP only: lab_servers.py holds 0.0.0.0:80 already.
+		ip netns exec "$PREFIX-$ns" setsid python3 -m http.server 80 --bind "$LAB6_VIP" \
+			--directory "$dir/$ns" </dev/null >"$dir/$ns-http.log" 2>&1 &
+	done
+	for i in 1 2 3; do
+		for t in $(seq 1 100); do
+			[ -n "$(nsx "be$i" ss -Hltn "src [$LAB6_VIP]:80")" ] && break
+			[ "$t" -eq 100 ] && { cat "$dir/be$i-http.log"; return 1; }
+			sleep 0.1
+		done
+	done
+}
+
+# lab_mac NS IF: the kernel's MAC address of IF in one of this lab's namespaces.
+lab_mac() { nsx "$1" cat "/sys/class/net/$2/address"; }
+
+# fd_port_mac: the MAC fulcrumd's port came up with (from its log).
+fd_port_mac() { sed -n 's/.* up as \([0-9a-f:]\{17\}\),.*/\1/p' "$FD_LOG" | head -1; }

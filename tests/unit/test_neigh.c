@@ -415,7 +415,7 @@ static void test_nd_frames(void **state)
 	uint8_t frame[NEIGH_NS_FRAME_LEN], mac[6], got[6];
 	struct addr me, target, who, v4a = v4(0x0a630002);
 	struct pkt_info pi;
-	int sol = -1;
+	unsigned fl = 99;
 
 	addr_set_v6(&me, meb);
 	addr_set_v6(&target, tb);
@@ -438,10 +438,11 @@ static void test_nd_frames(void **state)
 					pi.l4_len),
 			 1);
 	assert_memory_equal(frame + pi.l4_off + 8, tb, 16);
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 1);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), 1);
 	assert_true(addr_eq(&who, &me));
 	assert_memory_equal(got, mac, 6);
-	assert_int_equal(sol, 0);
+	/* a solicitation's source link-layer address replaces a cached one (RFC 4861 7.2.3) */
+	assert_int_equal(fl, NEIGH_ND_OVERRIDE);
 
 	/* as an advertisement from the target (S set, its MAC as target link-layer address) */
 	uint8_t *icmp = frame + pi.l4_off;
@@ -452,29 +453,94 @@ static void test_nd_frames(void **state)
 	icmp[24] = 2;
 	memcpy(icmp + 26, tmac, 6);
 	assert_int_equal(pkt_parse(frame, NEIGH_NS_FRAME_LEN, &pi), 0);
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 1);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), 1);
 	assert_true(addr_eq(&who, &target));
 	assert_memory_equal(got, tmac, 6);
-	assert_int_equal(sol, 1);
+	assert_int_equal(fl, NEIGH_ND_SOLICITED | NEIGH_ND_OVERRIDE);
+	/* a proxy's answer: Override clear (and R, which says nothing about the MAC) */
+	icmp[4] = 0xc0;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), 1);
+	assert_int_equal(fl, NEIGH_ND_SOLICITED);
+	/* an unsolicited announcement of a new MAC: Override set, Solicited clear */
+	icmp[4] = 0x20;
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), 1);
+	assert_int_equal(fl, NEIGH_ND_OVERRIDE);
+	icmp[4] = 0x60;
 	/* without the option: nothing learned */
 	icmp[24] = 14;
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), 0);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), 0);
 	/* invalid: a zero-length option, a hop limit that is not 255, a multicast target */
 	icmp[24] = 2;
 	icmp[25] = 0;
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), -EINVAL);
 	icmp[25] = 1;
 	frame[14 + 7] = 64;
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), -EINVAL);
 	frame[14 + 7] = 255;
 	icmp[8] = 0xff;
-	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &sol), -EINVAL);
+	assert_int_equal(neigh_nd_parse(frame, &pi, &who, got, &fl), -EINVAL);
 	/* not ND at all */
 	uint8_t arp[NEIGH_ARP_FRAME_LEN];
 	struct addr t4 = v4(0x0a630015);
 	assert_int_equal(neigh_arp_request(arp, sizeof(arp), mac, &v4a, &t4), NEIGH_ARP_FRAME_LEN);
 	assert_int_equal(pkt_parse(arp, sizeof(arp), &pi), 0);
-	assert_int_equal(neigh_nd_parse(arp, &pi, &who, got, &sol), -EINVAL);
+	assert_int_equal(neigh_nd_parse(arp, &pi, &who, got, &fl), -EINVAL);
+}
+
+/*
+ * Regression (found by tests/e2e/ipv6.sh): a router proxying ND for a backend
+ * answers fulcrumd's solicitations with its own MAC and Override clear, a
+ * moment after the backend itself. Taking that MAC sent the backend's flows
+ * to the router, flip-flopping on every re-confirmation. RFC 4861 7.2.5:
+ * without Override, a different MAC must not replace a resolved entry.
+ */
+static void test_keep_without_override(void **state)
+{
+	(void)state;
+	static const uint8_t beb[16] = {0xfd, 0x00, 0x00, 0x99, [15] = 0x21};
+	struct neigh_table *t = neigh_create(16, 2 * SEC, 200 * MS);
+	struct addr be, other;
+	uint8_t owner[6], proxy[6], moved[6], got[6];
+
+	addr_set_v6(&be, beb);
+	other = be;
+	other.b[15] = 0x22;
+	mac_of(21, owner);
+	mac_of(10, proxy);
+	mac_of(99, moved);
+	assert_int_equal(neigh_set_wanted(t, &be, 1, 0), 0);
+
+	/* Unresolved: even a proxy's answer resolves it (7.2.5, INCOMPLETE). */
+	assert_int_equal(neigh_learn(t, &be, proxy, 10 * MS, NEIGH_LEARN_CREATE | NEIGH_LEARN_KEEP),
+			 1);
+	/* The owner's answer (Override set) takes it over. */
+	assert_int_equal(neigh_learn(t, &be, owner, 20 * MS, NEIGH_LEARN_CREATE), 1);
+	/* The proxy again: ignored, the owner keeps its entry. */
+	assert_int_equal(neigh_learn(t, &be, proxy, 30 * MS, NEIGH_LEARN_CREATE | NEIGH_LEARN_KEEP),
+			 0);
+	assert_int_equal(neigh_lookup(t, &be, got), 1);
+	assert_memory_equal(got, owner, 6);
+	/* Ignored means not confirmed either: the owner is asked again from half the lifetime. */
+	struct reqlog r = {0};
+	neigh_tick(t, 20 * MS + SEC, record, &r);
+	assert_int_equal(requests_for(&r, &be), 1);
+	/* The owner's own answer without Override (Linux, to a unicast solicitation) refreshes. */
+	assert_int_equal(neigh_learn(t, &be, owner, 20 * MS + SEC, NEIGH_LEARN_KEEP), 0);
+	r.n = 0;
+	neigh_tick(t, 20 * MS + SEC + 500 * MS, record, &r);
+	assert_int_equal(r.n, 0);
+	/* With no answer at all, the entry expires as usual. */
+	assert_int_equal(neigh_tick(t, 20 * MS + 3 * SEC + 1, NULL, NULL), 1);
+	assert_int_equal(neigh_lookup(t, &be, got), 0);
+	/* A real move (Override set, unsolicited) replaces the MAC. */
+	assert_int_equal(neigh_learn(t, &be, owner, 4 * SEC, 0), 1);
+	assert_int_equal(neigh_learn(t, &be, moved, 5 * SEC, 0), 1);
+	assert_int_equal(neigh_lookup(t, &be, got), 1);
+	assert_memory_equal(got, moved, 6);
+	/* KEEP never creates: an unknown address stays unknown without CREATE. */
+	assert_int_equal(neigh_learn(t, &other, proxy, 5 * SEC, NEIGH_LEARN_KEEP), 0);
+	assert_int_equal(neigh_lookup(t, &other, got), 0);
+	neigh_destroy(t);
 }
 
 /* The request frame is what the project's own parser reads as an ARP request. */
@@ -514,7 +580,7 @@ int main(void)
 	    cmocka_unit_test(test_aging_unwanted), cmocka_unit_test(test_static),
 	    cmocka_unit_test(test_capacity), cmocka_unit_test(test_random_aging),
 	    cmocka_unit_test(test_foreach), cmocka_unit_test(test_arp_request_frame),
-	    cmocka_unit_test(test_nd_frames),
+	    cmocka_unit_test(test_nd_frames), cmocka_unit_test(test_keep_without_override),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
