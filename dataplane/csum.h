@@ -30,9 +30,12 @@ uint32_t csum_partial(const void *buf, uint32_t len, uint32_t sum);
 /* Fold a partial sum to 16 bits (end-around carry), without complementing. */
 static inline uint16_t csum_fold16(uint32_t sum)
 {
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	/*
+	 * sum + sum rotated by 16: the upper half becomes high + low + the carry
+	 * out of low + high, the end-around carry, in one add (the usual
+	 * two-step fold takes twice the instructions, and this runs per packet).
+	 */
+	return (uint16_t)((sum + (sum >> 16 | sum << 16)) >> 16);
 }
 
 /*
@@ -150,9 +153,8 @@ static inline uint32_t csum_diff_bytes(uint32_t acc, const uint8_t *old_b, const
  */
 static inline uint16_t csum_fold64(uint64_t s)
 {
-	s = (s & 0xffffffffu) + (s >> 32);
-	s = (s & 0xffffffffu) + (s >> 32);
-	return csum_fold16((uint32_t)s);
+	/* to 32 bits with the end-around carry, as csum_fold16 does to 16 */
+	return csum_fold16((uint32_t)((s + (s >> 32 | s << 32)) >> 32));
 }
 
 static inline uint32_t csum_diff128(uint32_t acc, const uint8_t old_b[16], const uint8_t new_b[16])

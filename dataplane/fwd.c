@@ -1020,11 +1020,15 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 
 	uint32_t len = b->len;
 	if (svc->mode != FWD_MODE_DSR) {
-		/* nat on a common frame inline; the rest (and tunnel) out of line */
-		const struct addr *sa = fwd_snat_addr(st, e);
-		if (svc->mode == FWD_MODE_NAT && fwd_nat_fast(p, sa, &be->addr))
+		/*
+		 * nat on a common frame inline; the rest (and tunnel) out of line.
+		 * No family checks: fwd_check_service gave a nat service a node
+		 * address and backends of its VIP's family, which is the packet's.
+		 */
+		if (svc->mode == FWD_MODE_NAT && p->fast_ok)
 			rw_nat_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.v6,
-				     p->fast.l4_proto, sa, e->snat_port, &be->addr, be->port);
+				     p->fast.l4_proto, fwd_snat_addr(st, e), e->snat_port, &be->addr,
+				     be->port);
 		else if (fwd_rewrite_l3(st, svc, be, e, b, p) < 0)
 			return fwd_drop(w, res, FWD_DROP_REWRITE);
 	}

@@ -108,18 +108,16 @@ rw_nat_frame_af(uint8_t *data, uint32_t l3_off, uint32_t l4_off, const int v6, u
 	}
 	memcpy(src, new_src->b, alen);
 	memcpy(dst, new_dst->b, alen);
-	s = csum_fold64(s);
 	if (!v6) {
 		memcpy(&c, ip + 10, 2);
-		c = csum_fold((uint32_t)(uint16_t)~c + (uint32_t)s);
+		c = (uint16_t)~csum_fold64(s + (uint16_t)~c);
 		memcpy(ip + 10, &c, 2);
 	}
 	memcpy(&ports_old, l4, 4);
 	memcpy(&ports_new, np, 4);
 	memcpy(&c, cf, 2);
 	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
-		s += (uint64_t)(uint16_t)~c + (uint32_t)~ports_old + ports_new;
-		c = csum_fold(csum_fold64(s));
+		c = (uint16_t)~csum_fold64(s + (uint16_t)~c + (uint32_t)~ports_old + ports_new);
 		if (c == 0 && l4_proto == IPPROTO_UDP)
 			c = 0xffff; /* 0 and 0xffff read the same in either byte order */
 		memcpy(cf, &c, 2);

@@ -110,6 +110,36 @@ static void test_csum_partial_vs_naive(void **state)
 	}
 }
 
+/* The folds against the plain definition: add the halves until nothing carries. */
+static uint64_t fold_by_loop(uint64_t v, unsigned bits)
+{
+	uint64_t mask = (1ull << bits) - 1;
+
+	while (v >> bits)
+		v = (v & mask) + (v >> bits);
+	return v;
+}
+
+static void test_csum_folds(void **state)
+{
+	static const uint64_t edge[] = {0,	    1,		0xffff,	    0x10000,	 0x1ffff,
+					0x1fffe,    0xfffeffff, 0xffff0001, 0xffffffff, 0x100000000ull,
+					~0ull,	    ~0ull - 1,	1ull << 63, 0xffffffff00000001ull};
+
+	(void)state;
+	rng_state = 7;
+	for (unsigned it = 0; it < 200000 + sizeof(edge) / sizeof(edge[0]); it++) {
+		uint64_t v = it < sizeof(edge) / sizeof(edge[0])
+				 ? edge[it]
+				 : rng();
+		if (it % 3 == 1)
+			v >>= rng_below(64); /* small values too */
+		uint64_t want32 = fold_by_loop(v, 32);
+		assert_int_equal(csum_fold16((uint32_t)v), fold_by_loop((uint32_t)v, 16));
+		assert_int_equal(csum_fold64(v), fold_by_loop(want32, 16));
+	}
+}
+
 static void test_csum_incremental(void **state)
 {
 	uint8_t m[64];
@@ -617,6 +647,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_csum_rfc1071_example),
 	    cmocka_unit_test(test_csum_partial_vs_naive),
+	    cmocka_unit_test(test_csum_folds),
 	    cmocka_unit_test(test_csum_incremental),
 	    cmocka_unit_test(test_csum_l4),
 	    cmocka_unit_test(test_udp_zero_becomes_ffff),
