@@ -758,8 +758,9 @@ static int fwd_ns(const struct fwd_state *st, struct fwd_worker *w, struct rw_bu
 	const uint8_t *slla = NULL;
 	struct addr target;
 
-	if (ip[7] != 255 || pi->icmp_code != 0 || mlen < 24 || icmp[8] == 0xff)
-		return fwd_drop(w, res, FWD_DROP_ND_OTHER);
+	if (ip[7] != 255 || pi->icmp_code != 0 || mlen < 24 || icmp[8] == 0xff ||
+	    csum_l4_verify(&pi->src, &pi->dst, IPPROTO_ICMPV6, icmp, mlen) != 1)
+		return fwd_drop(w, res, FWD_DROP_ND_OTHER); /* RFC 4861 7.1.1, checksum included */
 	for (off = 24; off + 2 <= mlen; off += icmp[off + 1] * 8u) {
 		if (icmp[off + 1] == 0 || off + icmp[off + 1] * 8u > mlen)
 			return fwd_drop(w, res, FWD_DROP_ND_OTHER);

@@ -482,7 +482,12 @@ static void test_neighbour_solicitation(void **state)
 	ns_frame(f, "::", "ff02::1:ff00:100", "2001:db8:ff::100", slla, 8, 255);
 	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_DROP);
 	assert_int_equal(r.drop, FWD_DROP_ND_OTHER);
-	assert_int_equal(f->w.drops[FWD_DROP_ND_OTHER], 3);
+	/* a wrong checksum (the last byte of the source MAC option changed) */
+	ns_frame(f, "fe80::7", "ff02::1:ff00:100", "2001:db8:ff::100", slla, 8, 255);
+	f->buf.data[f->buf.len - 1] ^= 0x10;
+	assert_int_equal(fwd_packet(f->st, &f->w, &f->buf, SEC, &r), FWD_DROP);
+	assert_int_equal(r.drop, FWD_DROP_ND_OTHER);
+	assert_int_equal(f->w.drops[FWD_DROP_ND_OTHER], 4);
 
 	/* someone else's address: the control thread learns from it; the frame is untouched */
 	ns_frame(f, "fe80::7", "ff02::1:ff00:55", "2001:db8:ff::55", slla, 8, 255);
