@@ -225,7 +225,8 @@ static const struct opt dataplane_opts[] = {
      NULL, NULL, 0},
     {"mbufs", OT_UINT, 0, FC(dp.mbufs), 0, 1u << 26, "0",
      "Mempool size. 0 = computed: workers * (rx_desc + tx_desc + 2 * burst) + (workers + 1) * "
-     "mbuf_cache + 1024, rounded up to 2^n - 1. A value given must be at least that sum "
+     "mbuf_cache, plus workers * (rx_desc + burst) for the nat reply handoff rings when "
+     "workers > 1, + 1024, rounded up to 2^n - 1. A value given must be at least that sum "
      "without the 1024.",
      NULL, NULL, 0},
     {"mbuf_cache", OT_UINT, 0, FC(dp.mbuf_cache), 0, 512, "256",
@@ -1231,10 +1232,24 @@ static int lcores_count(const char *s)
 	}
 }
 
+/*
+ * What dpdk_open requires of the mempool: every RX descriptor, TX descriptor,
+ * RX burst in hand and TX buffer of each worker, each lcore's cache, and with
+ * several workers each worker's handoff ring (reply steering: rx_desc
+ * entries, dpdk_setup_steer) plus the burst its owner takes from it next to
+ * its RX burst. The rings exist only when the node has an address to SNAT
+ * from; they are counted whenever workers > 1, so that the sum depends on the
+ * dataplane settings alone (what the help text states), at the cost of
+ * unused mbufs on a node with no address at all.
+ */
 static uint32_t mbufs_needed(const struct cfg_dataplane *dp)
 {
-	return dp->workers * (uint32_t)(dp->rx_desc + dp->tx_desc + 2u * dp->burst) +
-	       (dp->workers + 1) * dp->mbuf_cache;
+	uint32_t need = dp->workers * (uint32_t)(dp->rx_desc + dp->tx_desc + 2u * dp->burst) +
+			(dp->workers + 1) * dp->mbuf_cache;
+
+	if (dp->workers > 1)
+		need += dp->workers * (uint32_t)(dp->rx_desc + dp->burst);
+	return need;
 }
 
 static int check_root(struct ctx *c, const config_setting_t *g, int line, const char *path,
@@ -1278,8 +1293,10 @@ static int check_root(struct ctx *c, const config_setting_t *g, int line, const 
 	} else if (dp->mbufs < need) {
 		return fail(c, member_line(dps, "mbufs", dl), "dataplane.mbufs",
 			    "%u is too few (expected 0 or at least %u = workers * (rx_desc + "
-			    "tx_desc + 2 * burst) + (workers + 1) * mbuf_cache)",
-			    dp->mbufs, need);
+			    "tx_desc + 2 * burst) + (workers + 1) * mbuf_cache%s)",
+			    dp->mbufs, need,
+			    dp->workers > 1 ? " + workers * (rx_desc + burst) for the handoff rings"
+					    : "");
 	}
 	/*
 	 * DPDK refuses a cache above mbufs / 1.5; mbufs >= 2 * mbuf_cache (the

@@ -28,7 +28,7 @@
 #include "dataplane/hash.h"
 #include "dataplane/pkt.h"
 
-/* The control loop's tick: drains the control ring and runs the ARP timers. */
+/* The control loop's tick: drains the control ring and runs the ARP/ND and MLD timers. */
 #define TICK_MS 5
 /*
  * At most one forwarding-state build per this interval for new revisions: a
@@ -58,6 +58,18 @@
 #define NEIGH_TICK_NS (50 * 1000000ull)
 #define CONTROL_POLL_MAX 256
 #define NEIGH_CAPACITY 4096
+/*
+ * MLDv2 reports (neigh.h, neigh_mld): a change of groups is reported at once
+ * and once more a second later (RFC 3810 9.1 and 9.11: Robustness Variable
+ * 2, Unsolicited Report Interval 1 s), and the whole set every minute. The
+ * workers drop MLD queries (nothing in fwd hands them over), so fulcrumd
+ * cannot answer them; an unsolicited refresh well inside the default
+ * Multicast Address Listening Interval (260 s) keeps the groups alive in
+ * queriers and snooping switches, as many appliances do.
+ */
+#define MLD_INTERVAL_NS 1000000000ull
+#define MLD_REFRESH_NS (60 * 1000000000ull)
+#define MLD_ROBUSTNESS 2
 #define STATUS_EVERY_NS 100000000ull /* --status-file refresh */
 
 /*
@@ -152,6 +164,17 @@ struct app {
 	uint64_t last_build_cpu_ns;    /* CPU time of the last build (BUILD_CPU_DIV) */
 	uint32_t last_skipped;	       /* services left out of the last published state */
 	uint64_t last_neigh_tick;
+	/*
+	 * MLD: the solicited-node groups of the node's IPv6 addresses, taken
+	 * from the published state (gen) by mld_sync. mld_active: the node has
+	 * an IPv6 address or announces an IPv6 VIP; it then also owns
+	 * link_local, the reports' source (RFC 3810 5.2.13), which the control
+	 * thread answers solicitations for.
+	 */
+	struct neigh_mld *mld;
+	struct addr link_local;
+	uint32_t mld_gen;
+	int mld_active;
 	struct builder bld;
 };
 
@@ -255,6 +278,16 @@ static void build_eal_args(const struct fulcrum_config *cfg, struct eal_argv *a)
 		eal_push(a, d->eal_args[i]);
 }
 
+/*
+ * A net_pcap port replays a capture: nothing listens on it, and the golden
+ * tests compare its output frame for frame. There fulcrumd is deterministic:
+ * SNAT ports in ascending order (seed 0) and no MLD reports of its own.
+ */
+static int port_is_replay(const struct cfg_dataplane *d)
+{
+	return strncmp(d->port_devargs, "net_pcap", 8) == 0;
+}
+
 static void build_params(const struct fulcrum_config *cfg, struct dpdk_params *p)
 {
 	const struct cfg_dataplane *d = &cfg->dp;
@@ -275,15 +308,13 @@ static void build_params(const struct fulcrum_config *cfg, struct dpdk_params *p
 	p->flow_capacity = d->flow_capacity;
 	p->timeouts = d->timeouts;
 	p->snat_v4 = cfg->node_v4;
+	p->snat_v6 = cfg->node_v6;
 	p->snat_port_lo = d->snat_port_lo;
 	p->snat_port_hi = d->snat_port_hi;
 	p->control_ring = 1024;
-	/*
-	 * RFC 6056: unpredictable SNAT ports. Golden tests on net_pcap compare
-	 * output byte for byte, so there the order stays ascending (seed 0).
-	 */
+	/* RFC 6056: unpredictable SNAT ports, except in a replay (port_is_replay) */
 	p->snat_seed = 0;
-	if (strncmp(d->port_devargs, "net_pcap", 8) != 0 &&
+	if (!port_is_replay(d) &&
 	    getrandom(&p->snat_seed, sizeof(p->snat_seed), 0) != (ssize_t)sizeof(p->snat_seed))
 		p->snat_seed = mono_ns() ^ (uint64_t)getpid() << 32;
 }
@@ -370,6 +401,98 @@ static void send_arp_request(void *ctx, const struct addr *a)
 		  addr_format(a, b, sizeof(b)), rc == 0 ? "sent" : strerror(-rc));
 }
 
+/* neigh_mld_tick's report callback: one MLDv2 report out of the port. */
+static void send_mld_report(void *ctx, enum neigh_mld_record type, const struct addr *groups,
+			    uint32_t k)
+{
+	struct app *app = ctx;
+	uint8_t frame[NEIGH_MLD_FRAME_LEN(NEIGH_MLD_MAX_RECORDS)];
+	int len = neigh_mld_report(frame, sizeof(frame), app->port_mac, &app->link_local, type,
+				   groups, k);
+
+	if (len < 0)
+		return;
+	int rc = dpdk_control_send(app->dp, frame, (uint32_t)len);
+	log_debug("MLDv2 report, %u %s record(s): %s", k,
+		  type == NEIGH_MLD_TO_EX   ? "join (TO_EX)"
+		  : type == NEIGH_MLD_TO_IN ? "leave (TO_IN)"
+					    : "current (IS_EX)",
+		  rc == 0 ? "sent" : strerror(-rc));
+}
+
+/*
+ * The groups to listen to, from the state the workers use now: the
+ * solicited-node groups (RFC 4291 2.7.1) of the node's IPv6 address, of
+ * every announced IPv6 VIP and of the link-local address the reports come
+ * from. A switch that snoops MLD forwards solicitations for them to this
+ * port only if we report them. The link-local address is the node's own
+ * when address6 is one, else derived from the port MAC (modified EUI-64):
+ * RFC 3810 5.2.13 allows :: only while the node has no link-local address
+ * yet (DAD), and fulcrumd never gets one otherwise. An IPv4-only node sends
+ * nothing, and neither does a net_pcap port: a capture file has no switch to
+ * listen, and the golden tests compare its output frame for frame with the
+ * control thread silent (as build_params keeps SNAT ports in order there).
+ * Cheap when nothing was published: one pointer and one compare.
+ */
+static void mld_sync(struct app *app, uint64_t now)
+{
+	const struct fwd_state *st = dpdk_state(app->dp);
+
+	if (app->mld == NULL || st == NULL || st->gen == app->mld_gen || port_is_replay(&app->cfg.dp))
+		return;
+	struct addr *a = malloc(((size_t)st->n_services + 2) * sizeof(*a));
+	if (a == NULL)
+		return; /* tried again next tick */
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < st->n_services; i++)
+		if (st->services[i].vip.family == ADDR_V6 && st->services[i].announce)
+			a[n++] = st->services[i].vip;
+	if (st->node_v6.family == ADDR_V6)
+		a[n++] = st->node_v6;
+	if (n > 0) {
+		if (neigh_is_link_local(&st->node_v6)) {
+			app->link_local = st->node_v6;
+		} else {
+			neigh_link_local(&app->link_local, app->port_mac);
+			a[n++] = app->link_local;
+		}
+	}
+	app->mld_active = n > 0;
+	int rc = neigh_mld_set(app->mld, a, n, now);
+	free(a);
+	if (rc < 0)
+		return;
+	app->mld_gen = st->gen;
+	if (rc == 1) {
+		char b[ADDR_STRLEN];
+		log_info("MLD: listening on %u solicited-node group(s), reports from %s to "
+			 "ff02::16",
+			 neigh_mld_count(app->mld),
+			 app->mld_active ? addr_format(&app->link_local, b, sizeof(b)) : "-");
+	}
+}
+
+/*
+ * A solicitation for the node's link-local address (the workers answer the
+ * configured address and the VIPs, and hand the rest over): answered here,
+ * so that the source of our MLD reports is a real neighbour. Rare: queriers
+ * and switches do not need to resolve it.
+ */
+static void answer_link_local(struct app *app, const uint8_t *frame, const struct pkt_info *pi)
+{
+	uint8_t na[NEIGH_NA_FRAME_LEN];
+	struct addr target;
+
+	if (!app->mld_active || addr_eq(&app->link_local, &app->cfg.node_v6))
+		return;
+	neigh_nd_target(frame, pi, &target);
+	if (!addr_eq(&target, &app->link_local))
+		return;
+	int len = neigh_na_reply(na, sizeof(na), app->port_mac, frame, pi);
+	if (len > 0)
+		(void)dpdk_control_send(app->dp, na, (uint32_t)len);
+}
+
 /* A packet fwd handed to the control thread (FWD_CONTROL). */
 static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
 {
@@ -392,19 +515,28 @@ static void control_packet(void *ctx, const uint8_t *frame, uint32_t len)
 	} else {
 		/*
 		 * IPv6 neighbour discovery, the same merge rule: an advertisement
-		 * answering our solicitation (S set, to the node address) may
-		 * create an entry; anything else only refreshes or corrects one,
-		 * and an advertisement without Override (a proxy's, an anycast
-		 * answer) does not even correct one (RFC 4861 7.2.5).
+		 * answering our solicitation (S set, to one of our addresses) may
+		 * create an entry and is the only confirmation of reachability
+		 * (RFC 4861 7.3.1); anything else (an unsolicited advertisement,
+		 * a solicitation) is a hint that may correct a MAC without
+		 * extending the entry's life (neigh.h), and an advertisement
+		 * without Override (a proxy's, an anycast answer) does not even
+		 * correct one (RFC 4861 7.2.5).
 		 */
 		unsigned nd = 0;
-		if (neigh_nd_parse(frame, &pi, &who, mac, &nd) != 1) {
+		int prc = neigh_nd_parse(frame, &pi, &who, mac, &nd);
+		if (prc >= 0 && pi.icmp_type == 135)
+			answer_link_local(app, frame, &pi);
+		if (prc != 1) {
 			app->control_other++;
 			return;
 		}
-		if (pi.icmp_type == 136 && (nd & NEIGH_ND_SOLICITED) &&
-		    addr_eq(&pi.dst, &app->cfg.node_v6))
+		int to_us = addr_eq(&pi.dst, &app->cfg.node_v6) ||
+			    (app->mld_active && addr_eq(&pi.dst, &app->link_local));
+		if (pi.icmp_type == 136 && (nd & NEIGH_ND_SOLICITED) && to_us)
 			learn |= NEIGH_LEARN_CREATE;
+		else
+			learn |= NEIGH_LEARN_UNCONFIRMED;
 		if (!(nd & NEIGH_ND_OVERRIDE))
 			learn |= NEIGH_LEARN_KEEP;
 	}
@@ -1023,17 +1155,24 @@ static void on_tick(evutil_socket_t fd, short what, void *ctx)
 	 * fifth of a core with thousands of backends. ARP retries and aging are
 	 * in hundreds of ms and seconds, so 50 ms is plenty.
 	 */
-	int lost = 0;
+	int lost = 0, lost6 = 0;
+	mld_sync(app, now);
 	if (now - app->last_neigh_tick >= NEIGH_TICK_NS) {
 		app->last_neigh_tick = now;
-		lost = neigh_tick(app->neigh, now, send_arp_request, app);
+		lost = neigh_tick(app->neigh, now, send_arp_request, app, &lost6);
+		if (app->mld != NULL)
+			neigh_mld_tick(app->mld, now, send_mld_report, app);
 	}
-	if (lost > 0) {
-		log_warn("%d neighbour(s) stopped answering ARP; their packets are dropped until "
-			 "they answer",
-			 lost);
+	if (lost > lost6)
+		log_warn("%d IPv4 neighbour(s) stopped answering ARP; their packets are dropped "
+			 "until they answer",
+			 lost - lost6);
+	if (lost6 > 0)
+		log_warn("%d IPv6 neighbour(s) stopped answering neighbour discovery; their "
+			 "packets are dropped until they answer",
+			 lost6);
+	if (lost > 0)
 		app->need_rebuild = 1;
-	}
 	if (app->cluster != NULL) {
 		cluster_tick(app->cluster);
 		if (app->cluster_failed) {
@@ -1275,6 +1414,7 @@ int main(int argc, char **argv)
 					 1000000000ull,
 				 (uint64_t)(app.cfg.dp.arp_retry_ms ? app.cfg.dp.arp_retry_ms : 1000) *
 					 1000000ull);
+	app.mld = neigh_mld_create(MLD_INTERVAL_NS, MLD_REFRESH_NS, MLD_ROBUSTNESS);
 	/*
 	 * The epoll changelist: evhttp disables and re-enables a connection's
 	 * read and write events around every request, which cost four
@@ -1321,7 +1461,7 @@ int main(int argc, char **argv)
 			     ? "bearer tokens required"
 			     : "open: no tokens configured");
 	}
-	if (app.neigh == NULL || neigh_sync_config(&app, mono_ns()) != 0) {
+	if (app.neigh == NULL || app.mld == NULL || neigh_sync_config(&app, mono_ns()) != 0) {
 		log_error("out of memory for the neighbour table");
 		goto out_dp;
 	}
@@ -1380,6 +1520,7 @@ out_dp:
 	/* 6. Clean stop: workers joined, port stopped and closed, memory freed. */
 	dpdk_close(app.dp);
 	neigh_destroy(app.neigh);
+	neigh_mld_destroy(app.mld);
 out_eal:
 	dpdk_eal_cleanup();
 	close(sfd);

@@ -54,12 +54,14 @@
  * the port range (snat_worker_range). The reply (backend -> SNAT address and
  * port) is spread over the RX queues by RSS or the kernel's fanout hash,
  * independently of the request, so it reaches the owner only by chance. Each
- * worker therefore looks at the frames of its RX burst: IPv4 (one optional
- * 802.1Q tag), TCP or UDP, not a later fragment, to the SNAT address, with a
- * destination port in another worker's slice; such a frame goes to that
- * worker's handoff ring, which the owner drains into its own bursts. A frame
- * the owner then does not know is dropped there as no_reverse_flow, as it
- * would have been without steering.
+ * worker therefore looks at the frames of its RX burst: IPv4 or IPv6 (one
+ * optional 802.1Q tag), TCP or UDP, not a later fragment, to the SNAT address
+ * of that family, with a destination port in another worker's slice; such a
+ * frame goes to that worker's handoff ring, which the owner drains into its
+ * own bursts. Both families' pools of a worker are made over the same slice
+ * (dpdk_setup_workers), so one slice table serves both. A frame the owner
+ * then does not know is dropped there as no_reverse_flow, as it would have
+ * been without steering.
  *
  * DPVS does the same steering in hardware: NIC flow-director rules match the
  * local address and a port mask per core, so replies arrive on the right
@@ -68,13 +70,15 @@
  * check costs one predictable branch per burst with one worker and a few
  * header loads per frame with several.
  *
- * Not steered: IPv6 (dpdk_open creates only a v4 SNAT pool; a v6 pool would
- * need its address in the same test), later fragments (no ports: fwd drops
- * them anyway) and ICMP errors quoting a nat flow (fwd handles them on
- * whichever worker receives them).
+ * Not steered: later fragments (no ports: fwd drops them anyway), IPv6
+ * frames with any extension header before TCP/UDP (see dpdk_steer_owner) and
+ * ICMP errors quoting a nat flow (fwd handles them on whichever worker
+ * receives them).
  */
 struct dpdk_steer {
-	uint32_t addr;     /* SNAT v4 address, as memcpy'd from the frame (network order) */
+	uint32_t addr4;     /* SNAT v4 address, as memcpy'd from the frame (network order) */
+	uint64_t addr6[2];  /* SNAT v6 address, likewise */
+	uint8_t v4, v6;     /* which of the two the node has (the other is all zeros) */
 	uint16_t lo, hi;   /* the whole SNAT port range */
 	unsigned n;        /* workers */
 	uint16_t *slice_hi;        /* worker i owns ports up to slice_hi[i] (ascending) */
@@ -90,6 +94,7 @@ struct dpdk_worker {
 	uint16_t queue; /* RX and TX queue id */
 	struct flow_table *flows;
 	struct snat_pool *snat_v4;
+	struct snat_pool *snat_v6;
 	struct rte_eth_dev_tx_buffer *txb;
 	uint64_t tx_unsent; /* written by rte_eth_tx_buffer_count_callback */
 	uint64_t control_full;
@@ -215,7 +220,7 @@ static inline void dpdk_worker_inject(struct dpdk_worker *w)
  */
 static inline int dpdk_steer_owner(const struct dpdk_steer *s, const uint8_t *d, uint32_t len)
 {
-	uint32_t off = PKT_ETH_HLEN, ihl, addr;
+	uint32_t off = PKT_ETH_HLEN, l4;
 	uint16_t et, port;
 	const uint8_t *ip;
 
@@ -226,20 +231,49 @@ static inline int dpdk_steer_owner(const struct dpdk_steer *s, const uint8_t *d,
 		et = pkt_get16(d + 16);
 		off += PKT_VLAN_HLEN;
 	}
-	if (et != PKT_ETHERTYPE_IPV4)
-		return -1;
 	ip = d + off;
-	/* The destination first: one compare rules out all client -> VIP traffic. */
-	memcpy(&addr, ip + 16, 4);
-	if (addr != s->addr)
+	if (et == PKT_ETHERTYPE_IPV4) {
+		uint32_t ihl, addr;
+
+		/* The destination first: one compare rules out all client -> VIP traffic. */
+		memcpy(&addr, ip + 16, 4);
+		if (addr != s->addr4 || !s->v4)
+			return -1;
+		ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+		if ((ip[0] >> 4) != 4 || ihl < 20 || (ip[9] != 6 /* TCP */ && ip[9] != 17 /* UDP */))
+			return -1;
+		/* A later fragment has no ports (fwd drops it); a first one has them. */
+		if ((pkt_get16(ip + 6) & 0x1fff) != 0)
+			return -1;
+		l4 = off + ihl;
+	} else if (et == PKT_ETHERTYPE_IPV6) {
+		uint64_t a[2];
+
+		if (off + 40 + 4 > len)
+			return -1;
+		memcpy(a, ip + 24, 16);
+		if (((a[0] ^ s->addr6[0]) | (a[1] ^ s->addr6[1])) != 0 || !s->v6)
+			return -1;
+		/*
+		 * TCP or UDP straight after the fixed header only. An extension
+		 * header chain (a fragment header included) is not walked here:
+		 * backends answering a nat flow send none in practice (Linux adds
+		 * a fragment header only to a UDP reply above the path MTU), and
+		 * walking it per frame would cost every frame for that case. Such
+		 * a frame stays with this worker, and fwd parses the chain: the
+		 * owner by chance forwards it, another worker counts it as
+		 * no_reverse_flow (a later fragment as fragment), as every reply
+		 * on the wrong worker was counted before steering.
+		 */
+		if ((ip[0] >> 4) != 6 || (ip[6] != 6 /* TCP */ && ip[6] != 17 /* UDP */))
+			return -1;
+		l4 = off + 40;
+	} else {
 		return -1;
-	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
-	if ((ip[0] >> 4) != 4 || ihl < 20 || (ip[9] != 6 /* TCP */ && ip[9] != 17 /* UDP */))
+	}
+	if (l4 + 4 > len)
 		return -1;
-	/* A later fragment has no ports (fwd drops it); a first one has them. */
-	if ((pkt_get16(ip + 6) & 0x1fff) != 0 || off + ihl + 4 > len)
-		return -1;
-	port = pkt_get16(ip + ihl + 2);
+	port = pkt_get16(d + l4 + 2);
 	if (port < s->lo || port > s->hi)
 		return -1;
 	/* The first slice that ends at or after the port (slices ascend). */
@@ -595,19 +629,30 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
 
 	for (i = 0; i < p->workers; i++) {
 		struct dpdk_worker *w = &dp->workers[i];
+		const int v4 = p->snat_v4.family == ADDR_V4, v6 = p->snat_v6.family == ADDR_V6;
 		uint16_t lo, hi;
 
-		if (p->snat_v4.family == ADDR_V4) {
+		if (v4 || v6) {
 			if (snat_worker_range(p->snat_port_lo, p->snat_port_hi, i, p->workers, &lo,
 					      &hi) != 0) {
 				dpdk_err(err, errlen, "snat ports %u-%u cannot be split over %u workers",
 					 p->snat_port_lo, p->snat_port_hi, p->workers);
 				return -EINVAL;
 			}
-			/* seed 0 stays 0 (ascending ports): golden tests need a known order */
-			w->snat_v4 = snat_create(&p->snat_v4, lo, hi,
-						 p->snat_seed ? p->snat_seed ^ (i + 1) * 0x9e37ull : 0);
-			if (w->snat_v4 == NULL) {
+			/*
+			 * Both families over the same slice: the addresses differ, so
+			 * their ports never collide, and reply steering finds the
+			 * owner of a port with one slice table (dpdk_steer). seed 0
+			 * stays 0 (ascending ports): golden tests need a known order;
+			 * the v6 pool draws its own order from another seed.
+			 */
+			uint64_t seed = p->snat_seed ? p->snat_seed ^ (i + 1) * 0x9e37ull : 0;
+			if (v4)
+				w->snat_v4 = snat_create(&p->snat_v4, lo, hi, seed);
+			if (v6)
+				w->snat_v6 = snat_create(&p->snat_v6, lo, hi,
+							 seed ? seed ^ (0x5bd1e995ull << 32) : 0);
+			if ((v4 && w->snat_v4 == NULL) || (v6 && w->snat_v6 == NULL)) {
 				dpdk_err(err, errlen, "out of memory for SNAT pools");
 				return -ENOMEM;
 			}
@@ -619,7 +664,7 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
 				 p->flow_capacity);
 			return -ENOMEM;
 		}
-		fwd_worker_init(&w->fw, i, w->flows, w->snat_v4, NULL);
+		fwd_worker_init(&w->fw, i, w->flows, w->snat_v4, w->snat_v6);
 
 		w->txb = rte_zmalloc_socket("fc_txb", RTE_ETH_TX_BUFFER_SIZE(p->burst), 0,
 					    rte_eth_dev_socket_id(dp->port));
@@ -636,8 +681,20 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
 }
 
 /*
+ * The mbufs reply steering can hold beyond the queues, 0 when there is no
+ * steering: per worker, a full handoff ring (rx_desc) plus the burst its owner
+ * dequeued and is processing next to its RX burst.
+ */
+static uint64_t dpdk_steer_mbufs(const struct dpdk_params *p)
+{
+	if (p->workers < 2 || (p->snat_v4.family != ADDR_V4 && p->snat_v6.family != ADDR_V6))
+		return 0;
+	return (uint64_t)p->workers * ((uint64_t)p->rx_desc + p->burst);
+}
+
+/*
  * Reply steering (see dpdk_steer): the slice table and one handoff ring per
- * worker, when there are several workers and a v4 SNAT address.
+ * worker, when there are several workers and a SNAT address of either family.
  *
  * Ring size: rx_desc entries (RING_F_EXACT_SZ), the depth of one RX queue.
  * The ring is in effect a second RX queue of its owner, filled by the other
@@ -649,15 +706,16 @@ static int dpdk_setup_workers(struct dpdk_dp *dp, char *err, size_t errlen)
  * at most one RX burst per iteration and the owner takes up to one burst per
  * iteration besides its RX burst, so a ring that fills means the owner is
  * overloaded, as a full RX queue does. The mbufs a full ring holds come from
- * the same pool; the pool's minimum (dataplane.mbufs) does not count them: at
- * worst the PMD runs short (rx_nombuf), dropping at RX instead of at the ring.
+ * the same pool, and so does the burst the owner takes from it besides its
+ * RX burst: dpdk_steer_mbufs counts both in the pool's minimum (as config.c
+ * does for dataplane.mbufs), so that a full ring cannot starve the PMD.
  */
 static int dpdk_setup_steer(struct dpdk_dp *dp, char *err, size_t errlen)
 {
 	const struct dpdk_params *p = &dp->p;
 	struct dpdk_steer *s = &dp->steer;
 
-	if (p->workers < 2 || p->snat_v4.family != ADDR_V4)
+	if (dpdk_steer_mbufs(p) == 0)
 		return 0;
 	s->slice_hi = rte_zmalloc("fc_steer", sizeof(*s->slice_hi) * p->workers, 0);
 	s->rings = rte_zmalloc("fc_steer", sizeof(*s->rings) * p->workers, 0);
@@ -665,7 +723,12 @@ static int dpdk_setup_steer(struct dpdk_dp *dp, char *err, size_t errlen)
 		dpdk_err(err, errlen, "out of memory for reply steering");
 		return -ENOMEM;
 	}
-	memcpy(&s->addr, p->snat_v4.b, 4);
+	s->v4 = p->snat_v4.family == ADDR_V4;
+	s->v6 = p->snat_v6.family == ADDR_V6;
+	if (s->v4)
+		memcpy(&s->addr4, p->snat_v4.b, 4);
+	if (s->v6)
+		memcpy(s->addr6, p->snat_v6.b, 16);
 	s->lo = p->snat_port_lo;
 	s->hi = p->snat_port_hi;
 	s->n = p->workers;
@@ -853,14 +916,15 @@ int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size
 	}
 	/*
 	 * Every RX descriptor may hold an mbuf, every TX descriptor and TX buffer
-	 * one in flight, and each lcore's mempool cache some more (the same sum
+	 * one in flight, each lcore's mempool cache some more, and with reply
+	 * steering each handoff ring and the burst taken from it (the same sum
 	 * config.c checks dataplane.mbufs against).
 	 */
 	uint64_t need = (uint64_t)p->workers * ((uint64_t)p->rx_desc + p->tx_desc + 2u * p->burst) +
-			(uint64_t)(p->workers + 1) * p->mbuf_cache;
+			(uint64_t)(p->workers + 1) * p->mbuf_cache + dpdk_steer_mbufs(p);
 	if (p->mbufs < need) {
 		dpdk_err(err, errlen, "dataplane.mbufs = %u is too small: at least %" PRIu64
-			 " for these queues, descriptors and caches", p->mbufs, need);
+			 " for these queues, descriptors, caches and handoff rings", p->mbufs, need);
 		return -EINVAL;
 	}
 
@@ -1128,6 +1192,7 @@ void dpdk_close(struct dpdk_dp *dp)
 			struct dpdk_worker *w = &dp->workers[i];
 			flow_destroy(w->flows); /* returns SNAT ports through fwd_flow_release */
 			snat_destroy(w->snat_v4);
+			snat_destroy(w->snat_v6);
 			rte_free(w->txb);
 		}
 		rte_free(dp->workers);

@@ -43,7 +43,8 @@ struct dpdk_params {
 	uint32_t flow_capacity; /* per worker */
 	struct flow_timeouts timeouts;
 	struct addr snat_v4;     /* node address used as SNAT source (ADDR_NONE = no v4 nat) */
-	uint16_t snat_port_lo;   /* split between workers (snat_worker_range) */
+	struct addr snat_v6;     /* the node's IPv6 address, the same for v6 (ADDR_NONE = none) */
+	uint16_t snat_port_lo;   /* split between workers (snat_worker_range); both families */
 	uint16_t snat_port_hi;
 	uint64_t snat_seed;      /* port order (snat_create); 0 = ascending, for golden tests */
 	uint32_t control_ring;   /* packets queued for the control thread (power of 2) */
@@ -70,9 +71,12 @@ void dpdk_eal_cleanup(void);
  * cannot spread packets over p->workers RX queues (neither RSS nor, for
  * net_af_packet, a kernel fanout group of exactly p->workers queue pairs),
  * or if the mempool is too small for the descriptors and caches of every
- * queue. With more than one worker and a v4 SNAT address, each worker also
- * gets a handoff ring for nat replies that reached another worker (reply
- * steering, docs/dataplane.md).
+ * queue (with more than one worker, the handoff rings' rx_desc + burst mbufs
+ * each count too). Each worker gets a SNAT pool per family with an address,
+ * both over the worker's slice of the port range. With more than one worker
+ * and a SNAT address of either family, each worker also gets a handoff ring
+ * for nat replies that reached another worker (reply steering,
+ * docs/dataplane.md).
  */
 int dpdk_open(const struct dpdk_params *p, struct dpdk_dp **out, char *err, size_t errlen);
 

@@ -17,8 +17,16 @@
 #     some (its own access log agrees with the bodies), and no packet was
 #     dropped for an unresolved neighbour once the state was resolved;
 #   - a backend that moves to a new MAC and says so (unsolicited
-#     advertisement, Override set) is followed.
-# nat over IPv6 is not tested: the DPDK glue has no IPv6 SNAT pool yet.
+#     advertisement, Override set) is followed;
+#   - nat over IPv6 (dataplane/dpdk_dp.c: a v6 SNAT pool per worker, reply
+#     steering for IPv6): a second VIP whose backends listen on their own
+#     addresses; 60 curl -6 connections all succeed, every backend serves
+#     some, and the backends see the node's IPv6 address as the client.
+# Two workers on net_af_packet qpairs=2 (the kernel's fanout hash spreads
+# flows over the two RX queues), so that about half the nat replies reach the
+# worker that does not own their SNAT port and must be handed to the owner;
+# the node has no IPv4 address, so every handoff counted is an IPv6 one
+# (tests/e2e/multiworker.sh, the IPv4 counterpart, has no IPv6 lab).
 # Usage: tests/e2e/ipv6.sh BINDIR, from the repository root. Exit 0 = pass,
 # 77 = skipped (not root, no namespaces, no IPv6 in the kernel), else fail.
 set -uo pipefail
@@ -28,10 +36,26 @@ cd "$(dirname "$0")/../.." || exit 2
 e2e_init fe2e6 "${1:-}"
 
 VIP=$LAB6_VIP NODE=$SUBNET6:2 CLIENT=$SUBNET6:10 N=60
+NATVIP=$SUBNET6:102 NATPORT=8080
 lab6_up "$W" || die "IPv6 addresses or servers in the lab did not come up"
+# The nat service's backends: nat sends to each backend's own address (the
+# dsr servers of lab6_up listen on the VIP only), port 8080; lab_servers.py
+# holds 0.0.0.0:8080, an IPv4 socket, so the IPv6 one can bind beside it.
+for i in 1 2 3; do
+	ip netns exec "$PREFIX-be$i" setsid python3 -m http.server "$NATPORT" --bind "$SUBNET6:2$i" \
+		--directory "$W/be$i" </dev/null >"$W/be$i-nat-http.log" 2>&1 &
+done
+for i in 1 2 3; do
+	for t in $(seq 1 100); do
+		[ -n "$(nsx "be$i" ss -Hltn "src [$SUBNET6:2$i]:$NATPORT")" ] && break
+		[ "$t" -eq 100 ] && { cat "$W/be$i-nat-http.log"; die "be$i: no HTTP server on [$SUBNET6:2$i]:$NATPORT"; }
+		sleep 0.1
+	done
+done
 
 # arp_timeout = 2: entries are re-confirmed (a solicitation each) about once a
-# second, so the few seconds of this test see several rounds.
+# second, so the few seconds of this test see several rounds. Two workers on
+# two queue pairs with floating lcores (LAB.md: three threads on two CPUs).
 cat >"$FD_CONF" <<EOF
 # Written by tests/e2e/ipv6.sh for the lab of prefix $PREFIX. No neighbours
 # list: every next hop must be resolved by neighbour discovery.
@@ -42,13 +66,13 @@ node = {
 	log_level = "info";
 };
 dataplane = {
-	lcores = "0@(0-1),1@(0-1)";
+	lcores = "0@(0-1),1@(0-1),2@(0-1)";
 	no_huge = true;
 	memory_mb = 256;
 	in_memory = true;
 	eal_args = [ "--no-pci" ];
-	port = { devargs = "net_af_packet0,iface=fc-lb0"; };
-	workers = 1;
+	port = { devargs = "net_af_packet0,iface=fc-lb0,qpairs=2"; };
+	workers = 2;
 	idle = "adaptive";
 	idle_polls = 300;
 	idle_sleep_us = 20;
@@ -57,12 +81,16 @@ dataplane = {
 };
 services = (
 	{ name = "web6-dsr"; vip = "$VIP"; port = 80; proto = "tcp"; mode = "dsr"; announce = true;
-	  backends = ( { address = "$SUBNET6:21"; }, { address = "$SUBNET6:22"; }, { address = "$SUBNET6:23"; } ); }
+	  backends = ( { address = "$SUBNET6:21"; }, { address = "$SUBNET6:22"; }, { address = "$SUBNET6:23"; } ); },
+	{ name = "web6-nat"; vip = "$NATVIP"; port = 80; proto = "tcp"; mode = "nat"; announce = true;
+	  backends = ( { address = "$SUBNET6:21"; port = $NATPORT; }, { address = "$SUBNET6:22"; port = $NATPORT; },
+		       { address = "$SUBNET6:23"; port = $NATPORT; } ); }
 );
 EOF
 # fd_start waits (30 s at most) for a state with every backend and the
 # gateway resolved, and fails the test without one.
 fd_start
+grep -q '2 worker(s)' "$FD_LOG" || die "fulcrumd did not report 2 workers"
 PORT_MAC=$(fd_port_mac)
 [ -n "$PORT_MAC" ] || die "fulcrumd did not log its port MAC"
 
@@ -209,8 +237,9 @@ fd_stats >"$W/stats1"
 grep -E '^(service|  backend|worker|  drops|  neighbour)' "$W/stats1" | sed 's/^/      /'
 nn1=$(drops_of "$W/stats1" no_neighbour)
 if out=$(awk -v n="$N" '
+	/^service / { dsr = $2 == "web6-dsr" }
 	/^service web6-dsr / { for (i = 1; i < NF; i++) if ($i == "new_flows") sf = $(i + 1) }
-	/^  backend / { nb++; if ($5 != "resolved:") { printf "%s %s; ", $2, $5; bad = 1 }
+	/^  backend / && dsr { nb++; if ($5 != "resolved:") { printf "%s %s; ", $2, $5; bad = 1 }
 		for (i = 1; i < NF; i++) if ($i == "new_flows") { bf += $(i + 1); if ($(i + 1) == 0) { printf "%s without flows; ", $2; bad = 1 } } }
 	END { printf "service new_flows %d, backends %d (sum %d)", sf, nb, bf
 		if (nb != 3 || sf < n || sf != bf) bad = 1
@@ -234,7 +263,68 @@ else
 	tail -n +"$((LOG0 + 1))" "$FD_LOG" | grep -E 'INFO  neighbour .* is at |stopped answering' | head -5 | sed 's/^/      /'
 fi
 
-# 7. A backend that really moves to a new MAC (a replaced NIC) says so with an
+# 7. nat over IPv6 with two workers: N connections (10 at a time) to the nat
+# VIP. Bounded: a connection whose SYN-ACK reaches the worker that does not
+# own its SNAT port, and is not handed over, never completes (the
+# retransmitted SYN keeps its port, so the SYN-ACK is hashed the same way
+# again) and gives up after 3 s; without an IPv6 SNAT pool every new flow is
+# dropped (snat_exhausted).
+nsx client curl -6 -s -Z --parallel-max 10 --connect-timeout 3 --max-time 10 -H 'Connection: close' \
+	"http://[$NATVIP]/id?n-[1-$N]" 2>"$W/curl-n.err" | awk '{print NR, $1}' >"$W/curl-n"
+ok=$(grep -c ' be[0-9]$' "$W/curl-n")
+if [ "$ok" -eq "$N" ]; then pass "curl -6 nat [$NATVIP]:80: $ok/$N connections answered"; else fail "curl -6 nat [$NATVIP]:80: $ok/$N connections answered"; fi
+BODIES=$(awk '{print $2}' "$W/curl-n" | sort | uniq -c | awk '{printf "%s%s=%d", sep, $2, $1; sep = " "}')
+# Each backend's own access log: the requests it served and who sent them
+# (SNAT: the node's address, never the client's).
+logs="" total=0 zero="" clients=""
+for i in 1 2 3; do
+	c=$(grep -c '"GET /id?n-' "$W/be$i-nat-http.log")
+	logs="$logs${logs:+ }be$i=$c"
+	total=$((total + c))
+	[ "$c" -gt 0 ] || zero="$zero be$i"
+	clients="$clients $(awk '/"GET \/id\?n-/ {print $1}' "$W/be$i-nat-http.log")"
+done
+clients=$(printf '%s\n' $clients | awk NF | sort | uniq -c | awk '{printf "%s%s x%d", sep, $2, $1; sep = ", "}')
+if [ "$BODIES" = "$logs" ] && [ "$total" -eq "$N" ] && [ -z "$zero" ]; then
+	pass "nat: every backend served requests: access logs $logs (the bodies agree)"
+else
+	fail "nat: backend access logs [$logs] (total $total, none:${zero:- -}), bodies [$BODIES]"
+fi
+if [ "$clients" = "$NODE x$total" ] && [ "$total" -gt 0 ]; then
+	pass "nat: the backends saw only the node's address as the client: $clients"
+else
+	fail "nat: clients in the backends' access logs: ${clients:-none} (want $NODE only)"
+fi
+# The workers' counters: both queues delivered traffic, replies were handed
+# to their owner, and once traffic stopped every handed-off frame was taken
+# by its owner or dropped (ring full). The node has no IPv4 address: no v4
+# SNAT, no v4 steering, so these handoffs are IPv6 nat replies.
+fd_stats >"$W/stats-n"
+grep -E '^(service web6-nat|worker|  drops)' "$W/stats-n" | sed 's/^/      /'
+if out=$(awk -v n="$N" '
+	function field(name,   i) { for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0; return -1 }
+	/^service web6-nat / { sf = field("new_flows"); rp = field("reply_pkts") }
+	/^worker [0-9]+: / {
+		w = $2; sub(":", "", w); nw++
+		q[w] = field("rx") - field("handoff_in") + field("handoff")
+		out += field("handoff"); in_ += field("handoff_in"); full += field("handoff_full")
+	}
+	END {
+		printf "nat new_flows %d, reply_pkts %d; ", sf, rp
+		for (w in q) printf "worker %s own-queue rx %d; ", w, q[w]
+		printf "handed off %d, taken %d, ring full %d", out, in_, full
+		if (nw != 2 || sf < n || rp == 0) exit 1
+		for (w in q) if (q[w] == 0) { printf "; worker %s received nothing", w; exit 1 }
+		if (out == 0) { printf "; no reply was handed off"; exit 1 }
+		if (out != in_ + full) { printf "; handed off != taken + dropped"; exit 1 }
+	}' "$W/stats-n"); then
+	pass "nat over IPv6 on 2 workers, replies steered: $out"
+else
+	fail "nat counters: $out"
+fi
+info "nat: dropped as snat_exhausted $(drops_of "$W/stats-n" snat_exhausted), no_reverse_flow $(drops_of "$W/stats-n" no_reverse_flow)"
+
+# 8. A backend that really moves to a new MAC (a replaced NIC) says so with an
 # unsolicited advertisement, Override set (ndisc_notify): fulcrumd must
 # follow, and be2 keep getting its flows.
 NEWMAC=02:99:00:00:00:22
@@ -255,6 +345,173 @@ fd_stats >"$W/stats2"
 check_neighbours "after be2's move" "$W/stats2"
 nn2=$(drops_of "$W/stats2" no_neighbour)
 [ "$nn2" -eq 0 ] || fail "no_neighbour drops after be2's move: $nn2"
+
+# 9. MLD (issue 3). With a switch that snoops MLD, a solicitation reaches
+# fulcrumd's port only for the groups fulcrumd reported: the solicited-node
+# groups of its address, of every announced VIP and of the link-local
+# address its reports come from (controlplane/main.c mld_sync,
+# controlplane/neigh.c neigh_mld_*). The lab's bridge is such a switch
+# (multicast snooping is on by default; without a querier it still floods,
+# but it records who reported what): its table must name fulcrumd's port
+# for those groups, so the kernel accepted the reports (it checks the Router
+# Alert option, the checksum and the records). Then a VIP added by SIGHUP:
+# its group must be reported at once and again a second later (robustness
+# 2), in well-formed MLDv2 reports seen on the wire at the switch's end of
+# fulcrumd's veth (a python AF_PACKET reader: tcpdump is not among the
+# project's packages), and its removal reported as a leave.
+LL=$(python3 -c '
+import ipaddress, sys
+m = bytes.fromhex(sys.argv[1].replace(":", ""))
+b = bytes([0xfe, 0x80] + [0] * 6 + [m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+print(ipaddress.IPv6Address(b))' "$PORT_MAC")
+# snm ADDR: the solicited-node group of ADDR (ff02::1:ff00:0/104 + its low 24 bits).
+snm() { python3 -c 'import ipaddress, sys; a = ipaddress.IPv6Address(sys.argv[1]).packed; print(ipaddress.IPv6Address(bytes([0xff, 2] + [0] * 9 + [1, 0xff]) + a[13:]))' "$1"; }
+# mdb_has GROUP: the bridge recorded fulcrumd's port (sw-lb) as a listener of GROUP.
+mdb_has() { nsx sw bridge mdb show dev fcbr0 | grep -qE "port sw-lb grp $1( |$)"; }
+missing=""
+for a in "$VIP" "$NODE" "$LL"; do
+	g=$(snm "$a")
+	mdb_has "$g" || missing="$missing $g ($a)"
+done
+if [ -z "$missing" ]; then
+	pass "MLD: the switch lists fulcrumd's port for the solicited-node groups of the VIP, $NODE and $LL"
+else
+	fail "MLD: the switch does not list fulcrumd's port for:$missing"
+	nsx sw bridge mdb show dev fcbr0 | sed 's/^/      /'
+fi
+grep -q "MLD: listening on .* reports from $LL to ff02::16" "$FD_LOG" ||
+	fail "MLD: fulcrumd did not log its groups and the link-local source $LL"
+
+# mld_capture GROUP TYPE COUNT: read MLDv2 reports on sw-lb (15 s at most)
+# until COUNT of them carry a record of TYPE (4 = join, TO_EX; 3 = leave,
+# TO_IN) for GROUP; every MLD frame seen must be a well-formed report from
+# fulcrumd: Ethernet 33:33:00:00:00:16 from the port MAC, IPv6 from $LL to
+# ff02::16 with hop limit 1, a Hop-by-Hop header holding Router Alert 0,
+# ICMPv6 143 with a right checksum, records without sources. Prints
+# "ready" on fd 3 once it listens.
+mld_capture() {
+	nsx sw timeout 20 python3 - "$PORT_MAC" "$LL" "$@" 3>"$W/mld-ready" <<'PY'
+import ipaddress, os, socket, struct, sys, time
+mac, ll, group, rtype, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+mac = bytes.fromhex(mac.replace(":", ""))
+ll, group = ipaddress.IPv6Address(ll).packed, ipaddress.IPv6Address(group).packed
+dst = ipaddress.IPv6Address("ff02::16").packed
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind(("sw-lb", 0))
+s.settimeout(0.5)
+os.write(3, b"ready\n")
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return t
+seen, bad, end = [], [], time.monotonic() + 15
+while len(seen) < count and time.monotonic() < end:
+    try:
+        f, src = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if src[2] == socket.PACKET_OUTGOING:
+        continue  # the bridge's frames towards fulcrumd; only what fulcrumd sent counts
+    if len(f) < 62 or f[12:14] != b"\x86\xdd" or f[20] != 0 or f[14 + 24:14 + 40] != dst:
+        continue  # not IPv6 with a Hop-by-Hop header to ff02::16
+    ip, why = f[14:], []
+    hbh_len = (ip[41] + 1) * 8
+    icmp = ip[40 + hbh_len:40 + struct.unpack("!H", ip[4:6])[0]]
+    if ip[40] != 58 or len(icmp) < 8 or icmp[0] != 143:
+        continue  # not MLDv2 (a kernel's MLDv1 or v2 of another node would not come from fulcrumd's port)
+    if f[:6] != b"\x33\x33\x00\x00\x00\x16": why.append("Ethernet destination")
+    if f[6:12] != mac: why.append("source MAC")
+    if ip[7] != 1: why.append("hop limit %d" % ip[7])
+    if ip[8:24] != ll: why.append("source %s" % ipaddress.IPv6Address(ip[8:24]))
+    opts, o, ra = ip[42:40 + hbh_len], 0, False
+    while o < len(opts):
+        if opts[o] == 0:
+            o += 1
+            continue
+        if opts[o] == 5 and opts[o + 1] == 2 and opts[o + 2:o + 4] == b"\0\0":
+            ra = True
+        o += 2 + opts[o + 1]
+    if not ra: why.append("no Router Alert")
+    pseudo = ip[8:40] + struct.pack("!IxxxB", len(icmp), 58)
+    if csum(pseudo + icmp) != 0xffff: why.append("checksum")
+    n, recs, off, hit = struct.unpack("!H", icmp[6:8])[0], [], 8, False
+    for i in range(n):
+        t, aux, ns = icmp[off], icmp[off + 1], struct.unpack("!H", icmp[off + 2:off + 4])[0]
+        g = icmp[off + 4:off + 20]
+        if aux or ns: why.append("sources or aux data")
+        recs.append("%d:%s" % (t, ipaddress.IPv6Address(g)))
+        hit |= t == rtype and g == group
+        off += 20 + 16 * ns + 4 * aux
+    if off != len(icmp): why.append("record count vs length")
+    line = "report at %.2f s: %s" % (time.monotonic(), " ".join(recs))
+    if why:
+        bad.append(line + " BAD: " + ", ".join(why))
+    elif hit:
+        seen.append(line)
+for l in seen + bad:
+    print(l)
+sys.exit(0 if len(seen) >= count and not bad else 1)
+PY
+}
+# mld_reload CONF WHAT TYPE: capture while fulcrumd reloads CONF; passes
+# when two reports of TYPE for the group of $MLDVIP are seen.
+MLDVIP=$SUBNET6:103
+mld_reload() {
+	local conf=$1 what=$2 type=$3 n t out rc
+	rm -f "$W/mld-ready"
+	mld_capture "$(snm "$MLDVIP")" "$type" 2 >"$W/mld-out" 2>&1 &
+	local cap=$!
+	for t in $(seq 1 50); do
+		[ -s "$W/mld-ready" ] && break
+		sleep 0.1
+	done
+	[ -s "$W/mld-ready" ] || { kill "$cap" 2>/dev/null; cat "$W/mld-out"; die "MLD capture did not start"; }
+	n=$(grep -c 'published revision [0-9]* (reload)' "$FD_LOG")
+	cp "$conf" "$FD_CONF"
+	kill -HUP "$FD_PID"
+	for t in $(seq 1 100); do
+		[ "$(grep -c 'published revision [0-9]* (reload)' "$FD_LOG")" -gt "$n" ] && break
+		sleep 0.1
+	done
+	wait "$cap"
+	rc=$?
+	out=$(sed 's/^/      /' "$W/mld-out")
+	if [ "$rc" -eq 0 ]; then
+		pass "MLD: $what of $MLDVIP's group reported twice, well-formed:"
+	else
+		fail "MLD: $what of $MLDVIP's group: not two well-formed reports (exit $rc):"
+	fi
+	echo "$out"
+}
+cp "$FD_CONF" "$W/conf-base"
+sed "s|^services = ($|services = (\n\t{ name = \"mld6\"; vip = \"$MLDVIP\"; port = 80; proto = \"tcp\"; mode = \"dsr\"; announce = true;\n\t  backends = ( { address = \"$SUBNET6:21\"; } ); },|" "$W/conf-base" >"$W/conf-mld"
+grep -q "$MLDVIP" "$W/conf-mld" || die "could not add the MLD test service to the config"
+mld_reload "$W/conf-mld" "a VIP added by SIGHUP: join" 4
+for t in $(seq 1 30); do
+	mdb_has "$(snm "$MLDVIP")" && break
+	sleep 0.1
+done
+if mdb_has "$(snm "$MLDVIP")"; then pass "MLD: the switch lists fulcrumd's port for $MLDVIP's group"; else fail "MLD: the switch did not learn $MLDVIP's group from fulcrumd"; fi
+mld_reload "$W/conf-base" "the VIP removed again: leave" 3
+
+# The link-local address is a real neighbour: the control thread answers
+# solicitations for it (the workers know only address6 and the VIPs). The
+# client's kernel solicits it before sending a datagram to it.
+nsx client python3 -c 'import socket, sys; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", (sys.argv[1] + "%fc-cl0", 9))' "$LL" ||
+	fail "could not send to $LL from the client"
+for t in $(seq 1 50); do
+	nsx client ip -6 neigh show to "$LL" dev fc-cl0 | grep -q "lladdr $PORT_MAC" && break
+	sleep 0.1
+done
+line=$(nsx client ip -6 neigh show to "$LL" dev fc-cl0)
+if echo "$line" | grep -qE "lladdr $PORT_MAC (REACHABLE|STALE|DELAY|PROBE)"; then
+	pass "client neighbour entry for fulcrumd's link-local address: $line"
+else
+	fail "client neighbour entry for $LL: '${line:-none}', want lladdr $PORT_MAC"
+fi
 
 fd_stop
 e2e_finish

@@ -223,7 +223,17 @@ static void test_defaults_services(void **state)
 		&cfg);
 	assert_true(cfg.dp.timeouts.udp == 250000000ULL);
 	assert_true(cfg.dp.timeouts.tcp_est == 7200ULL * 1000000000ULL);
-	/* 4 * (1024 + 1024 + 64) + 0 + 1024 = 9472 -> 16383 */
+	/* 4 * (1024 + 1024 + 64) + 0 + handoff rings 4 * (1024 + 32) + 1024 = 13696 -> 16383 */
+	assert_int_equal(cfg.dp.mbufs, 16383);
+	config_free(&cfg);
+
+	/*
+	 * The handoff rings (reply steering, workers > 1) are what crosses the
+	 * power of two here: 2 * (1024 + 1024 + 64) + 3 * 512 = 5760, + 1024 =
+	 * 6784 would be 8191; with 2 * (1024 + 32) more, 8896 -> 16383.
+	 */
+	load_ok("dataplane = { port = { devargs = \"net_null0\"; }; workers = 2; mbuf_cache = 512; };",
+		&cfg);
 	assert_int_equal(cfg.dp.mbufs, 16383);
 	config_free(&cfg);
 }
@@ -654,6 +664,19 @@ static void test_dataplane_cross_checks(void **state)
 	expect_error("dataplane = {\n port = { devargs = \"x\"; rx_desc = 64; tx_desc = 64; };\n"
 		     " mbufs = 500;\n mbuf_cache = 512;\n};\n",
 		     "t.conf:3: dataplane.mbufs: 500 is too few", NULL);
+	/* two workers: 2 * (64 + 64 + 64) + 0 = 384, + handoff rings 2 * (64 + 32) = 576 */
+	expect_error("dataplane = {\n port = { devargs = \"x\"; rx_desc = 64; tx_desc = 64; };\n"
+		     " workers = 2;\n mbuf_cache = 0;\n mbufs = 575;\n};\n",
+		     "t.conf:5: dataplane.mbufs: 575 is too few (expected 0 or at least 576 = ",
+		     "+ workers * (rx_desc + burst) for the handoff rings)");
+	{
+		struct fulcrum_config cfg;
+		load_ok("dataplane = {\n port = { devargs = \"x\"; rx_desc = 64; tx_desc = 64; };\n"
+			" workers = 2;\n mbuf_cache = 0;\n mbufs = 576;\n};\n",
+			&cfg);
+		assert_int_equal(cfg.dp.mbufs, 576);
+		config_free(&cfg);
+	}
 	/* lcore lists EAL accepts */
 	{
 		static const char *const ok[] = {"0,1,2", "0-2", "(0,1)@0,2@(0-1)", "0@1,1@1,2@1",

@@ -1,43 +1,87 @@
 /*
  * bench_dpdk_ring: fulcrumd's real worker loop (dataplane/dpdk_dp.c) on a
- * net_ring port, against a plain RX -> MAC swap -> TX wire on another
- * net_ring port of the same shape, same generator, same run.
+ * software port, against a plain RX -> MAC swap -> TX wire on another port
+ * of the same kind, same generator, same run. Two kinds of port, one after
+ * the other: net_ring (rte_eth_from_rings: a packet costs a pointer on a
+ * ring, nothing more) and net_memif (a shared-memory link that copies every
+ * frame in and out, as a NIC's DMA moves it: I/O with a real per-packet cost).
  *
- *   bench_dpdk_ring              two cases, each 5 rounds of (wire, dsr, nat) runs of 10M
- *                                packets, medians, ratios: 1M flows (the flow table in DRAM)
- *                                and 4096 flows (the table cache-resident)
+ *   bench_dpdk_ring              net_ring, then net_memif; for each, two cases, each 5 rounds
+ *                                of (wire, dsr, nat) runs of 10M packets, medians, ratios:
+ *                                1M flows (the flow table in DRAM) and 4096 flows (the table
+ *                                cache-resident)
+ *   bench_dpdk_ring --pmd P      only one kind of port: ring or memif
  *   bench_dpdk_ring --flows N    only the case of N dsr flows (repeat for several cases)
  *   bench_dpdk_ring --runs R     R rounds per case (1..16)
  *   bench_dpdk_ring --packets P  P packets per run (default 10M)
  *   bench_dpdk_ring --quick      fewer and shorter rounds (smoke test)
  *
- * A case of N flows holds N established dsr flows and min(N, 60000) nat
- * flows (one SNAT address: fewer than 64512 ports), each visited in a fixed
- * random order. The two default cases separate the worker loop's own cost
- * (4096 flows: every lookup hits the cache, what is left beyond the wire is
- * fwd_burst's instructions and the loop's) from the flow table's DRAM
- * misses (the difference between the cases).
+ * A case of N flows holds N established dsr flows and min(N, 60000)
+ * established nat flows (one SNAT address: fewer than 64512 ports), each
+ * visited in a fixed random order. The two default cases separate the worker
+ * loop's own cost (4096 flows: every lookup hits the cache, what is left
+ * beyond the wire is fwd_burst's instructions and the loop's) from the flow
+ * table's DRAM misses (the difference between the cases).
+ *
+ * The warm-up gives every flow its handshake: the client's SYN, for nat the
+ * backend's SYN+ACK, then the client's ACK. The generator learns each nat
+ * flow's backend and SNAT port from the forwarded SYN it takes off the link
+ * and answers as that backend would (backend:8080 -> SNAT address:port,
+ * SYN+ACK); the worker translates the reply back, and the generator checks
+ * that every client got exactly one, and fwd's service counter that it
+ * counted one reply per flow. A nat flow whose balancer sees replies only
+ * becomes ESTABLISHED on the client's ACK after the SYN+ACK (flow.h); a
+ * SYN_SENT flow expires after tcp_syn (5 s by default). So that this is
+ * checked and not assumed, 64 canary nat flows then get a SYN only, and dsr
+ * traffic runs until the worker's sweep has expired the canaries: every nat
+ * flow was last touched before them, so had one stayed SYN_SENT it would be
+ * as dead; the case stops unless exactly the canaries expired.
  *
  * Lcores: 0 = generator on CPU 0; 1 = fulcrumd's worker and 2 = the wire,
  * both pinned to CPU 1 (LAB.md: pin for benchmarks). The main lcore takes
- * forwarded mbufs off a port's TX ring, writes the next flow's frame into
- * each (a template copy plus source address, port and TCP flags: the frame
- * lands in the cache as a NIC with DDIO would put it) and puts them on the
- * port's RX ring. Each port has its own ring pair; the generator feeds one
- * port per run.
+ * forwarded frames off a path, writes the next flow's frame into each (a
+ * template copy plus source address, port and TCP flags) and puts them back
+ * on the path. Each port has its own path; the generator feeds one per run.
+ *
+ * net_ring: the path is the port's ring pair. The generator takes mbufs off
+ * the TX ring, rewrites them in place and puts them on the RX ring: the frame
+ * lands in the cache as a NIC with DDIO would put it, and mbufs circulate
+ * between generator and consumer.
+ *
+ * net_memif: each consumer port (the worker's, the wire's) is a memif client
+ * paired with a memif server port that the generator drives, on one abstract
+ * socket of this process (the wire id 0, case i id i + 1). DPDK 22.11's
+ * memif keeps one listener per socket name and process and finds a client's
+ * peer by id and role among the interfaces on it; memif_socket_init refuses
+ * only two interfaces of the same id *and* role, so a server and a client
+ * of the same id live in one process and connect through the EAL interrupt
+ * thread (tried here before relying on it: no second process is needed).
+ * The client creates the shared memory (memfd: no hugepages), and in the
+ * default, non-zero-copy mode every frame is copied: the generator's TX
+ * copies it into a shared buffer, the consumer's RX copies it into an mbuf
+ * of its own pool, its TX copies it back into shared memory and frees the
+ * mbuf, the generator's RX copies it out. The worker and the wire each pay
+ * two copies and an mbuf alloc and free per packet, which net_ring does not
+ * charge. dpdk_open gives the worker's port a second TX queue for the
+ * control thread, so every server has two RX queues (the second, unused
+ * here, must exist for the client's second ring). A memif server cannot
+ * send before its client has posted buffers (its first RX poll), and pairs
+ * are torn down client first, the server closed only once it has seen the
+ * disconnect: closing both sides at once in one process made 22.11's memif
+ * free memory twice now and then ("EAL: Error: Invalid memory").
  *
  * The worker is dpdk_dp's own loop, started with dpdk_open/dpdk_start on a
- * port made with rte_eth_from_rings (one per case, closed with dpdk_close
- * after it): dpdk_open finds that port by its ethdev name, so dpdk_dp needed
- * no hook. Runs are interleaved (wire, dsr, nat, wire, ...) because this
- * 2-vCPU VM is shared and its load drifts; that needs the worker to give
- * CPU 1 to the wire between its runs, so it runs with the adaptive idle
- * policy, tuned to never trigger while it has work: sleep 1 ms only after
- * 20000 empty polls in a row (milliseconds of nothing: a descheduled
- * generator does not trigger it; the lab's 300 polls did, and then each
- * sleep cost the worker a millisecond). Each wire run starts once the worker
- * is asleep. Under load the adaptive loop is then exactly the busy loop: the
- * sleeps counted during the measured runs are printed to show it.
+ * port made for each case (found by its ethdev name, so dpdk_dp needed no
+ * hook) and closed with dpdk_close after it. Runs are interleaved (wire,
+ * dsr, nat, wire, ...) because this 2-vCPU VM is shared and its load drifts;
+ * that needs the worker to give CPU 1 to the wire between its runs, so it
+ * runs with the adaptive idle policy, tuned to never trigger while it has
+ * work: sleep 1 ms only after 20000 empty polls in a row (milliseconds of
+ * nothing: a descheduled generator does not trigger it; the lab's 300 polls
+ * did, and then each sleep cost the worker a millisecond). Each wire run
+ * starts once the worker is asleep. Under load the adaptive loop is then
+ * exactly the busy loop: the sleeps counted during the measured runs are
+ * printed to show it.
  *
  * Both sides pay the same generator, so the ratio is the worker's cost
  * against the wire's. Three figures per run: wall-clock Mpps; Mpps per
@@ -48,10 +92,16 @@
  * loop time spent in iterations that received packets (the worker counts it,
  * dpdk_worker_stats busy_ns/idle_ns; the wire counts it the same way). The
  * summaries lead with the last: the machine is shared and its load swings.
- * The RX-ring fill printed with each run says who waited for whom: near
- * full, the consumer (wire or worker) is the bottleneck; lower, the
- * generator is (the wire usually: it then gets partial bursts, so its busy
- * cost per packet is if anything overstated, in the worker's favour).
+ * The fill printed with each run says who waited for whom: on net_ring the
+ * RX ring's mean occupancy; memif tells no occupancy (rx_queue_count:
+ * -ENOTSUP), so there the share of the generator's sends that found the
+ * consumer's RX ring full (the peer's TX took less than offered). High, the
+ * consumer (wire or worker) is the bottleneck; low, the generator is (the
+ * wire usually: it then gets partial bursts, so its busy cost per packet is
+ * if anything overstated, in the worker's favour). A count of frames in
+ * flight would not do: after each run the generator stops draining, the
+ * consumer's TX ring fills and the rest of what was in flight is dropped
+ * there (the worker's "TX unsent", on both kinds of port).
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -60,9 +110,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -77,14 +129,19 @@
 #include "tests/unit/pktbuild.h"
 #include "tools/bench/bench_state.h"
 
-#define RING_SIZE 1024 /* like a NIC descriptor ring */
-#define GEN_POOL 8191  /* 2^n - 1: both ring pairs full, TX buffers and caches */
-#define BURST 32
-#define MAX_RUNS 16
+#define RING_LOG2 10
+#define RING_SIZE (1u << RING_LOG2) /* like a NIC descriptor ring */
+#define GEN_POOL  8191 /* 2^n - 1: both ring pairs full, TX buffers and caches */
+#define BURST	  32
+#define MAX_RUNS  16
 #define MAX_CASES 4
 #define NAT_FLOWS_MAX 60000 /* one SNAT address: fewer than 64512 ports */
+#define CANARIES      64    /* SYN-only nat flows: their expiry shows the sweep has passed */
+#define STALL_S	      10    /* a path that moves nothing for this long stops the benchmark */
+#define CANARY_WAIT_S 60    /* bound on the wait for the canaries to expire */
 
 enum { K_DSR = 0, K_NAT = 1 };
+enum { PMD_RING = 0, PMD_MEMIF = 1, PMD__COUNT };
 
 static uint64_t pkts_per_run = 10000000;
 static int runs = 5;
@@ -92,6 +149,9 @@ static int runs = 5;
 static struct rte_mempool *gen_pool;
 static uint8_t tmpl[2][64];
 static uint16_t tmpl_len[2];
+static uint8_t tmpl_synack[64]; /* a backend's SYN+ACK to the SNAT address */
+static uint16_t tmpl_synack_len;
+static char memif_socket[64]; /* abstract socket name shared by every memif pair */
 
 static uint64_t rng = 42; /* bench_rand state */
 
@@ -101,12 +161,67 @@ static void die(const char *msg)
 	exit(1);
 }
 
-/* ---- Generator (main lcore) ---- */
+/* ---- Paths: how the generator reaches a consumer's port ---- */
 
 struct path {
-	struct rte_ring *rx, *tx; /* as the port sees them */
-	uint16_t port;
+	int pmd;
+	uint16_t port; /* the consumer's port (fulcrumd's worker or the wire) */
+	/* net_ring: the port's rings, as the port sees them */
+	struct rte_ring *rx, *tx;
+	/* net_memif: the generator's server port paired with `port`, and both vdev names */
+	uint16_t peer;
+	char name[RTE_ETH_NAME_MAX_LEN];
+	char peer_name[RTE_ETH_NAME_MAX_LEN];
+	struct rte_mbuf *pend[BURST]; /* written, not yet taken by the peer's TX */
+	unsigned n_pend;
 };
+
+/* Forwarded frames off the path (the generator's side of it). */
+static inline unsigned path_take(struct path *pa, struct rte_mbuf **b, unsigned n)
+{
+	if (pa->pmd == PMD_RING)
+		return rte_ring_sc_dequeue_burst(pa->tx, (void **)b, n, NULL);
+	return rte_eth_rx_burst(pa->peer, 0, b, (uint16_t)n);
+}
+
+/* Frames onto the path, towards the consumer; returns how many it took (in order). */
+static inline unsigned path_put(struct path *pa, struct rte_mbuf **b, unsigned n)
+{
+	if (pa->pmd == PMD_RING)
+		return rte_ring_sp_enqueue_burst(pa->rx, (void **)b, n, NULL);
+	return rte_eth_tx_burst(pa->peer, 0, b, (uint16_t)n);
+}
+
+/*
+ * A path that moves nothing for STALL_S seconds stops the benchmark instead
+ * of spinning forever (a dropped warm-up frame, a memif link gone down).
+ * Costs a counter per iteration; the TSC is read once per 64k empty ones.
+ */
+struct stall {
+	unsigned dry;
+	uint64_t since;
+};
+
+static inline void stall_check(struct stall *s, unsigned moved, const char *what)
+{
+	if (moved > 0) {
+		s->dry = 0;
+		s->since = 0;
+		return;
+	}
+	if (++s->dry < (1u << 16))
+		return;
+	s->dry = 0;
+	uint64_t now = rte_rdtsc();
+	if (s->since == 0)
+		s->since = now;
+	else if (now - s->since > STALL_S * rte_get_tsc_hz()) {
+		fprintf(stderr, "bench_dpdk_ring: %s: nothing came out for %d s\n", what, STALL_S);
+		exit(1);
+	}
+}
+
+/* ---- Generator (main lcore) ---- */
 
 struct gen {
 	int kind;
@@ -145,7 +260,7 @@ struct gen_result {
 	double busy_mpps; /* packets out / the busy part of that CPU time (0 = unknown) */
 	double cpu_share; /* that CPU time / wall time */
 	double busy_share; /* busy / (busy + idle) loop time of the consumer */
-	double rx_fill;   /* mean RX-ring occupancy seen by the generator, 0..1 */
+	double rx_fill;   /* ring: mean RX-ring occupancy, 0..1; memif: share of sends refused */
 };
 
 /*
@@ -235,17 +350,77 @@ static int task_by_name(const char *comm)
 }
 
 /*
- * Keep the path's RX ring full and count what comes out of its TX ring
- * until `count` packets have come out. Mbufs the consumer dropped are
- * replaced from the pool.
+ * One generator iteration on a ring path: keep the RX ring full, reusing the
+ * mbufs that came off the TX ring (and replacing from the pool the ones the
+ * consumer dropped). Returns how many came out.
  */
-static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t count,
-				 const struct consumer *c)
+static inline unsigned gen_step_ring(struct path *pa, struct gen *g, uint64_t *fill_sum)
 {
 	struct rte_mbuf *b[BURST];
+	unsigned used = rte_ring_count(pa->rx);
+	unsigned room = RING_SIZE - 1 - used;
+	unsigned want = room < BURST ? room : BURST;
+	unsigned n, out;
+
+	*fill_sum += used;
+	out = n = path_take(pa, b, BURST);
+	if (n > want) {
+		rte_pktmbuf_free_bulk(b + want, n - want);
+		n = want;
+	}
+	if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
+		n = want;
+	for (unsigned j = 0; j < n; j++)
+		gen_frame(g, b[j]);
+	if (n > 0 && path_put(pa, b, n) != n)
+		die("RX ring refused room it had");
+	return out;
+}
+
+/*
+ * The same on a memif path. Its ring cannot be read, so the generator offers
+ * a burst every iteration and keeps what the peer's TX did not take (the
+ * link's ring was full) for the next one; the memif TX copies the frames
+ * into shared memory and frees the mbufs. It always drains what came back,
+ * so that the consumer's TX never finds its ring full.
+ */
+static inline unsigned gen_step_memif(struct path *pa, struct gen *g, uint64_t *fill_sum)
+{
+	struct rte_mbuf *b[BURST];
+	unsigned want = BURST - pa->n_pend;
+	unsigned n, out, k, np;
+
+	out = n = path_take(pa, b, BURST);
+	if (n > want) {
+		rte_pktmbuf_free_bulk(b + want, n - want);
+		n = want;
+	}
+	if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
+		n = want;
+	for (unsigned j = 0; j < n; j++) {
+		gen_frame(g, b[j]);
+		pa->pend[pa->n_pend + j] = b[j];
+	}
+	np = pa->n_pend + n;
+	k = np > 0 ? path_put(pa, pa->pend, np) : 0;
+	*fill_sum += k < np; /* the consumer's RX ring was full */
+	if (k > 0 && k < np)
+		memmove(pa->pend, pa->pend + k, sizeof(pa->pend[0]) * (np - k));
+	pa->n_pend = np - k;
+	return out;
+}
+
+/*
+ * Keep the path full and count what comes out of it until `count` packets
+ * have come out.
+ */
+static struct gen_result gen_run(struct path *pa, struct gen *g, uint64_t count,
+				 const struct consumer *c)
+{
 	uint64_t out = 0, fill_sum = 0, iters = 0;
 	int tid = c != NULL ? c->tid : 0;
 	double busy0 = 0, idle0 = 0, busy1 = 0, idle1 = 0;
+	struct stall st = {0, 0};
 	struct gen_result r;
 
 	if (c != NULL)
@@ -254,25 +429,11 @@ static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t 
 	uint64_t t0 = rte_rdtsc();
 
 	while (out < count) {
-		unsigned used = rte_ring_count(pa->rx);
-		unsigned room = RING_SIZE - 1 - used;
-		unsigned want = room < BURST ? room : BURST;
-		unsigned n;
-
-		fill_sum += used;
-		iters++;
-		n = rte_ring_sc_dequeue_burst(pa->tx, (void **)b, BURST, NULL);
+		unsigned n = pa->pmd == PMD_RING ? gen_step_ring(pa, g, &fill_sum)
+						 : gen_step_memif(pa, g, &fill_sum);
 		out += n;
-		if (n > want) {
-			rte_pktmbuf_free_bulk(b + want, n - want);
-			n = want;
-		}
-		if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
-			n = want;
-		for (unsigned j = 0; j < n; j++)
-			gen_frame(g, b[j]);
-		if (n > 0 && rte_ring_sp_enqueue_burst(pa->rx, (void **)b, n, NULL) != n)
-			die("RX ring refused room it had");
+		iters++;
+		stall_check(&st, n, "a measured run");
 	}
 	double wall = (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz();
 	double cpu = (double)(task_cpu_ns(tid) - c0) / 1e9;
@@ -284,16 +445,77 @@ static struct gen_result gen_run(const struct path *pa, struct gen *g, uint64_t 
 	r.cpu_share = c0 != 0 ? cpu / wall : 0;
 	r.busy_share = busy + idle > 0 ? busy / (busy + idle) : 0;
 	r.busy_mpps = r.cpu_mpps > 0 && r.busy_share > 0 ? r.cpu_mpps / r.busy_share : 0;
-	r.rx_fill = (double)fill_sum / (double)iters / (RING_SIZE - 1);
+	r.rx_fill = (double)fill_sum / (double)iters / (pa->pmd == PMD_RING ? RING_SIZE - 1 : 1);
 	return r;
 }
 
-/* Empty a path's rings (at the end, before the ports go). */
-static void path_drain(const struct path *pa)
+/*
+ * Warm-up traffic, exact: `count` frames, the k-th written by make(mctx, k, m)
+ * (k in order), then wait until `count` frames have come out, showing each
+ * to seen(sctx, m) if seen is not NULL. Needs a path with nothing in flight
+ * (a fresh port) so that what comes out is exactly what went in. At most
+ * half a ring in flight: gen_run keeps the RX ring full whatever comes back,
+ * so when the generator is descheduled the consumer fills its TX ring and
+ * drops the rest (its "TX unsent"), which the warm-up cannot afford.
+ */
+typedef void (*make_fn)(void *ctx, uint32_t k, struct rte_mbuf *m);
+typedef void (*seen_fn)(void *ctx, const struct rte_mbuf *m);
+
+static void gen_pass(struct path *pa, uint32_t count, make_fn make, void *mctx, seen_fn seen,
+		     void *sctx)
+{
+	struct rte_mbuf *b[BURST], *q[BURST];
+	uint32_t made = 0, got = 0;
+	unsigned nq = 0;
+	struct stall st = {0, 0};
+
+	if (pa->n_pend != 0)
+		die("warm-up on a path with frames in flight");
+	while (got < count) {
+		unsigned n = path_take(pa, b, BURST);
+		for (unsigned j = 0; j < n && seen != NULL; j++)
+			seen(sctx, b[j]);
+		if (n > 0)
+			rte_pktmbuf_free_bulk(b, n);
+		got += n;
+		unsigned want = RTE_MIN(BURST - nq, count - made);
+		want = RTE_MIN(want, RING_SIZE / 2 - (made - got));
+		if (want > 0 && rte_pktmbuf_alloc_bulk(gen_pool, q + nq, want) == 0) {
+			for (unsigned j = 0; j < want; j++)
+				make(mctx, made + j, q[nq + j]);
+			nq += want;
+			made += want;
+		}
+		if (nq > 0) {
+			unsigned k = path_put(pa, q, nq);
+			if (k > 0 && k < nq)
+				memmove(q, q + k, sizeof(q[0]) * (nq - k));
+			nq -= k;
+		}
+		stall_check(&st, n, "warm-up (the worker dropped or kept frames)");
+	}
+	if (got != count || made != count || nq != 0)
+		die("warm-up: more frames came out than went in");
+}
+
+/* make_fn for a generator: its next frames, in its order. */
+static void make_gen(void *ctx, uint32_t k, struct rte_mbuf *m)
+{
+	(void)k;
+	gen_frame(ctx, m);
+}
+
+/* Give back what the generator holds for a path, and (ring) empty its rings, before it goes. */
+static void path_drain(struct path *pa)
 {
 	struct rte_mbuf *b[BURST];
 	unsigned n;
 
+	if (pa->n_pend > 0)
+		rte_pktmbuf_free_bulk(pa->pend, pa->n_pend);
+	pa->n_pend = 0;
+	if (pa->pmd != PMD_RING)
+		return; /* memif: the frames in flight are copies in shared memory */
 	while ((n = rte_ring_sc_dequeue_burst(pa->rx, (void **)b, BURST, NULL)) > 0)
 		rte_pktmbuf_free_bulk(b, n);
 	while ((n = rte_ring_sc_dequeue_burst(pa->tx, (void **)b, BURST, NULL)) > 0)
@@ -344,11 +566,14 @@ static int wire_main(void *arg)
 typedef int (*from_rings_fn)(const char *, struct rte_ring *const[], const unsigned,
 			     struct rte_ring *const[], const unsigned, const unsigned);
 
-static void path_create(struct path *pa, const char *name)
+/* A net_ring port named "net_ring_NAME" and its ring pair. */
+static void path_create_ring(struct path *pa, const char *name)
 {
 	static from_rings_fn from_rings;
 	char rn[64];
 
+	memset(pa, 0, sizeof(*pa));
+	pa->pmd = PMD_RING;
 	if (from_rings == NULL) {
 		void *h = dlopen("librte_net_ring.so.23", RTLD_NOW); /* DPDK 22.11 ABI */
 		if (h == NULL)
@@ -366,6 +591,86 @@ static void path_create(struct path *pa, const char *name)
 	if (port < 0)
 		die("rte_eth_from_rings failed");
 	pa->port = (uint16_t)port;
+	snprintf(pa->name, sizeof(pa->name), "net_ring_%s", name); /* what from_rings names it */
+}
+
+/* Configure and start a port with its own queues (not fulcrumd's: dpdk_open does that). */
+static void port_start(uint16_t port, uint16_t n_rx, uint16_t n_tx, struct rte_mempool *pool)
+{
+	struct rte_eth_conf conf;
+	int ok;
+
+	memset(&conf, 0, sizeof(conf));
+	ok = rte_eth_dev_configure(port, n_rx, n_tx, &conf) == 0;
+	for (uint16_t q = 0; ok && q < n_rx; q++)
+		ok = rte_eth_rx_queue_setup(port, q, RING_SIZE, rte_socket_id(), NULL, pool) == 0;
+	for (uint16_t q = 0; ok && q < n_tx; q++)
+		ok = rte_eth_tx_queue_setup(port, q, RING_SIZE, rte_socket_id(), NULL) == 0;
+	if (!ok || rte_eth_dev_start(port) != 0)
+		die("port setup failed");
+}
+
+/*
+ * A memif pair: the generator's server port NAME_gen, started, and the
+ * consumer's client port NAME, created but neither configured nor started
+ * (the wire's is configured here, the worker's by dpdk_open). Interface id
+ * `id` on this process's socket.
+ */
+static void path_create_memif(struct path *pa, const char *name, unsigned id)
+{
+	char args[160];
+
+	memset(pa, 0, sizeof(*pa));
+	pa->pmd = PMD_MEMIF;
+	snprintf(pa->name, sizeof(pa->name), "%s", name);
+	snprintf(pa->peer_name, sizeof(pa->peer_name), "%s_gen", name);
+	snprintf(args, sizeof(args), "role=server,id=%u,socket=%s,socket-abstract=yes,rsize=%u", id,
+		 memif_socket, RING_LOG2);
+	if (rte_eal_hotplug_add("vdev", pa->peer_name, args) != 0 ||
+	    rte_eth_dev_get_port_by_name(pa->peer_name, &pa->peer) != 0)
+		die("cannot create a memif server port");
+	/* Two RX queues: the worker's port has a second TX queue (dpdk_open's control queue). */
+	port_start(pa->peer, 2, 1, gen_pool);
+	snprintf(args, sizeof(args), "role=client,id=%u,socket=%s,socket-abstract=yes,rsize=%u", id,
+		 memif_socket, RING_LOG2);
+	if (rte_eal_hotplug_add("vdev", pa->name, args) != 0 ||
+	    rte_eth_dev_get_port_by_name(pa->name, &pa->port) != 0)
+		die("cannot create a memif client port");
+}
+
+static bool link_up(uint16_t port)
+{
+	struct rte_eth_link l;
+
+	return rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
+}
+
+/* memif: wait (bounded) until client and server have connected. */
+static void path_wait_up(const struct path *pa)
+{
+	if (pa->pmd != PMD_MEMIF)
+		return;
+	for (int i = 0; i < 500 && !(link_up(pa->port) && link_up(pa->peer)); i++)
+		usleep(10000);
+	if (!link_up(pa->port) || !link_up(pa->peer))
+		die("memif link did not come up within 5 s");
+}
+
+/*
+ * memif: after the client port was stopped and closed, close the server
+ * once it has seen the disconnect (the EAL interrupt thread handles it:
+ * link down, then its regions unmapped), and remove both devices.
+ */
+static void path_close_memif(struct path *pa)
+{
+	for (int i = 0; i < 200 && link_up(pa->peer); i++)
+		usleep(10000);
+	usleep(50000); /* the disconnect handler sets link down first, then frees */
+	rte_eth_dev_stop(pa->peer);
+	rte_eth_dev_close(pa->peer);
+	if (rte_eal_hotplug_remove("vdev", pa->name) != 0 ||
+	    rte_eal_hotplug_remove("vdev", pa->peer_name) != 0)
+		fprintf(stderr, "bench_dpdk_ring: could not remove memif devices %s\n", pa->name);
 }
 
 /* ---- fulcrumd's worker ---- */
@@ -398,7 +703,8 @@ static void shuffle(uint32_t *a, uint32_t n)
 	bench_shuffle(a, n, &rng);
 }
 
-static void gen_init(struct gen *g, int kind, uint32_t n)
+/* A generator of the kind's flows first .. first + n - 1, in a shuffled order, sending ACKs. */
+static void gen_init_range(struct gen *g, int kind, uint32_t first, uint32_t n)
 {
 	memset(g, 0, sizeof(*g));
 	g->kind = kind;
@@ -407,17 +713,199 @@ static void gen_init(struct gen *g, int kind, uint32_t n)
 	if (g->order == NULL)
 		die("out of memory");
 	for (uint32_t i = 0; i < n; i++)
-		g->order[i] = i;
+		g->order[i] = first + i;
 	shuffle(g->order, n);
 	g->tcp_flags = PKT_TCP_ACK;
 }
 
-static void print_run(const char *label, int r, struct gen_result res)
+static void gen_init(struct gen *g, int kind, uint32_t n)
+{
+	gen_init_range(g, kind, 0, n);
+}
+
+/* ---- The nat handshake: the backends' side ---- */
+
+/* What a forwarded SYN says about its flow: where it went and from which SNAT port. */
+struct nat_peer {
+	uint8_t be_mac[6];
+	uint8_t be_ip[4];
+	uint8_t be_port[2];
+	uint8_t snat_port[2];
+};
+
+struct handshake {
+	uint32_t n;		/* the case's nat flows */
+	struct nat_peer *peers; /* learnt from the forwarded SYNs, in the order they came */
+	uint32_t learnt;
+	uint8_t *replied; /* per flow: SYN+ACKs that reached its client */
+	uint32_t replies;
+	uint32_t bad; /* frames that were not what the step expects */
+	uint8_t snat_ip[4], vip[4];
+};
+
+/* Plain IPv4 (no options) TCP, as fwd forwards the generator's frames. */
+static const uint8_t *frame_tcp4(const struct rte_mbuf *m)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+
+	if (m->data_len < 54 || d[12] != 0x08 || d[13] != 0x00 || d[14] != 0x45 ||
+	    d[23] != IPPROTO_TCP)
+		return NULL;
+	return d;
+}
+
+/* seen_fn of the nat SYN pass: each forwarded SYN, SNAT address -> a backend:8080. */
+static void learn_syn(void *ctx, const struct rte_mbuf *m)
+{
+	struct handshake *h = ctx;
+	const uint8_t *d = frame_tcp4(m);
+
+	if (d == NULL || memcmp(d + 26, h->snat_ip, 4) != 0 || pb_get16(d + 36) != 8080 ||
+	    d[47] != PKT_TCP_SYN || h->learnt == h->n) {
+		h->bad++;
+		return;
+	}
+	struct nat_peer *p = &h->peers[h->learnt++];
+	memcpy(p->be_mac, d, 6); /* the frame's destination: the backend */
+	memcpy(p->be_ip, d + 30, 4);
+	memcpy(p->be_port, d + 36, 2);
+	memcpy(p->snat_port, d + 34, 2);
+}
+
+/* make_fn of the SYN+ACK pass: the k-th learnt backend answers (no checksum fix-up, as above). */
+static void make_synack(void *ctx, uint32_t k, struct rte_mbuf *m)
+{
+	const struct nat_peer *p = &((const struct handshake *)ctx)->peers[k];
+	uint8_t *d;
+
+	m->data_off = RTE_PKTMBUF_HEADROOM;
+	m->data_len = tmpl_synack_len;
+	m->pkt_len = tmpl_synack_len;
+	m->nb_segs = 1;
+	m->next = NULL;
+	d = rte_pktmbuf_mtod(m, uint8_t *);
+	memcpy(d, tmpl_synack, 64);
+	memcpy(d + 6, p->be_mac, 6);
+	memcpy(d + 26, p->be_ip, 4);
+	memcpy(d + 34, p->be_port, 2);
+	memcpy(d + 36, p->snat_port, 2);
+}
+
+/* seen_fn of the SYN+ACK pass: VIP:80 -> the client of flow i (11.i, port 1024 + i % 16384). */
+static void check_synack(void *ctx, const struct rte_mbuf *m)
+{
+	struct handshake *h = ctx;
+	const uint8_t *d = frame_tcp4(m);
+	uint32_t i;
+
+	if (d == NULL || memcmp(d + 26, h->vip, 4) != 0 || pb_get16(d + 34) != 80 || d[30] != 11 ||
+	    d[47] != (PKT_TCP_SYN | PKT_TCP_ACK)) {
+		h->bad++;
+		return;
+	}
+	i = (uint32_t)d[31] << 16 | (uint32_t)d[32] << 8 | d[33];
+	if (i >= h->n || pb_get16(d + 36) != 1024 + (i & 0x3fff) || h->replied[i]++ != 0) {
+		h->bad++;
+		return;
+	}
+	h->replies++;
+}
+
+/* fwd's own count for the nat service (all workers), from the state the worker runs. */
+static struct fwd_counter nat_service_counter(const struct dpdk_dp *dp)
+{
+	const struct fwd_state *st = dpdk_state(dp);
+	struct addr vip = pb_addr("198.51.100.2");
+	struct fwd_counter c;
+	uint32_t si = st != NULL ? fwd_find_service(st, &vip, 80, IPPROTO_TCP) : UINT32_MAX;
+
+	if (si == UINT32_MAX)
+		die("the nat service is not in the worker's state");
+	fwd_counter_sum(st, st->services[si].counter, &c);
+	return c;
+}
+
+/*
+ * Warm-up: every flow's handshake (above), then the canaries, then dsr
+ * traffic until the sweep has expired them. Dies unless every nat flow got
+ * its reply and exactly the canaries expired.
+ */
+static void warm_up(struct path *pf, struct dpdk_dp *dp, struct gen *gd, struct gen *gn,
+		    uint64_t tcp_syn_ns)
+{
+	struct handshake h;
+	struct gen gc;
+	struct dpdk_worker_stats a, b;
+	uint32_t n_dsr = gd->n, n_nat = gn->n;
+
+	memset(&h, 0, sizeof(h));
+	h.n = n_nat;
+	h.peers = calloc(n_nat, sizeof(*h.peers));
+	h.replied = calloc(n_nat, 1);
+	if (h.peers == NULL || h.replied == NULL)
+		die("out of memory");
+	struct addr snat = pb_addr("192.0.2.100"), vip = pb_addr("198.51.100.2");
+	memcpy(h.snat_ip, snat.b, 4);
+	memcpy(h.vip, vip.b, 4);
+
+	gd->tcp_flags = gn->tcp_flags = PKT_TCP_SYN;
+	gen_pass(pf, n_dsr, make_gen, gd, NULL, NULL);
+	gen_pass(pf, n_nat, make_gen, gn, learn_syn, &h); /* new flows: Maglev, SNAT port, insert */
+	if (h.learnt != n_nat || h.bad != 0)
+		die("nat warm-up: the forwarded SYNs are not one per flow from the SNAT address");
+	gen_pass(pf, n_nat, make_synack, &h, check_synack, &h);
+	if (h.replies != n_nat || h.bad != 0)
+		die("nat warm-up: not every client got its backend's SYN+ACK back");
+	gd->tcp_flags = gn->tcp_flags = PKT_TCP_ACK;
+	gen_pass(pf, n_dsr, make_gen, gd, NULL, NULL);
+	gen_pass(pf, n_nat, make_gen, gn, NULL, NULL);
+
+	/* The canaries: SYN only, and after every nat flow's last packet. */
+	gen_init_range(&gc, K_NAT, n_nat, CANARIES);
+	gc.tcp_flags = PKT_TCP_SYN;
+	gen_pass(pf, CANARIES, make_gen, &gc, NULL, NULL);
+	dpdk_worker_stats(dp, 0, &a);
+	if (a.flows != (uint64_t)n_dsr + n_nat + CANARIES)
+		die("the flow table does not hold the case's flows and the canaries");
+	/*
+	 * dsr traffic meanwhile: the worker's busy sweep covers the whole table
+	 * once per half the shortest timeout whatever its size, where an idle
+	 * (sleeping) worker sweeps 256 slots per millisecond.
+	 */
+	uint64_t t0 = rte_rdtsc(), hz = rte_get_tsc_hz();
+	do {
+		gen_run(pf, gd, pkts_per_run / 50, NULL);
+		dpdk_worker_stats(dp, 0, &b);
+	} while (b.expired - a.expired < CANARIES && rte_rdtsc() - t0 < CANARY_WAIT_S * hz);
+	double waited = (double)(rte_rdtsc() - t0) / (double)hz;
+	struct fwd_counter nc = nat_service_counter(dp);
+
+	printf("  handshakes: %u SYN+ACKs from the backends went back to their clients (fwd's nat "
+	       "service: %llu replies, %llu new flows);\n  after %.1f s of dsr traffic %llu flows "
+	       "had expired (expected: the %d SYN-only canaries; tcp_syn %.0f s), %llu live\n",
+	       h.replies, (unsigned long long)nc.reply_pkts, (unsigned long long)nc.new_flows,
+	       waited, (unsigned long long)(b.expired - a.expired), CANARIES,
+	       (double)tcp_syn_ns / 1e9, (unsigned long long)b.flows);
+	if (b.expired - a.expired < CANARIES)
+		die("the canaries did not expire: cannot tell whether the nat flows are established");
+	if (b.expired - a.expired > CANARIES)
+		die("flows other than the canaries expired: the nat flows are not all established");
+	if (b.flows != (uint64_t)n_dsr + n_nat || nc.reply_pkts != n_nat)
+		die("the nat flows are not all established");
+	free(gc.order);
+	free(h.peers);
+	free(h.replied);
+}
+
+/* ---- Report ---- */
+
+static void print_run(int pmd, const char *label, int r, struct gen_result res)
 {
 	printf("  round %d %-5s %6.2f Mpps wall | %6.2f per CPU-s (%3.0f%% of a CPU) | %6.2f per "
-	       "busy CPU-s (%3.0f%% busy) | RX ring %3.0f%% full\n",
+	       "busy CPU-s (%3.0f%% busy) | RX ring %s%3.0f%% %s\n",
 	       r + 1, label, res.mpps, res.cpu_mpps, 100 * res.cpu_share, res.busy_mpps,
-	       100 * res.busy_share, 100 * res.rx_fill);
+	       100 * res.busy_share, pmd == PMD_RING ? "" : "full at ", 100 * res.rx_fill,
+	       pmd == PMD_RING ? "full" : "of sends");
 }
 
 static void report(const char *label, const double *v, double wire, const char *unit)
@@ -458,9 +946,12 @@ struct bench_case {
 	struct series wire, dsr, nat;
 };
 
-/* What the cases share: the wire's port and the threads to charge CPU time to. */
+/* What the cases of one kind of port share: the wire's path and the threads to charge. */
 struct bench_env {
+	int pmd;
+	const char *tag; /* after "case N" and "overview": "" for net_ring */
 	struct path wire;
+	struct rte_mempool *wire_pool; /* memif: the wire's RX mbufs (the worker has its own) */
 	int tid_worker, tid_wire;
 };
 
@@ -475,25 +966,29 @@ static void series_put(struct series *s, int r, struct gen_result res)
  * One case: a fresh port and dpdk_dp whose flow table holds c->n_dsr dsr and
  * c->n_nat nat flows, then `runs` interleaved rounds of (wire, dsr, nat).
  */
-static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
+static void run_case(struct bench_env *env, int idx, struct bench_case *c)
 {
 	struct path pf;
 	struct gen gd, gn;
 	struct dpdk_params p;
 	struct dpdk_dp *dp;
 	struct dpdk_worker_stats ws0, ws1;
-	char name[32], devargs[64], err[256];
+	char name[32], err[256];
 	uint8_t mac[6];
 
 	gen_init(&gd, K_DSR, c->n_dsr);
 	gen_init(&gn, K_NAT, c->n_nat);
 
 	/* fulcrumd's port: dpdk_open finds it by its ethdev name. */
-	snprintf(name, sizeof(name), "fb_fc%d", idx);
-	snprintf(devargs, sizeof(devargs), "net_ring_%s", name); /* what rte_eth_from_rings names it */
-	path_create(&pf, name);
+	if (env->pmd == PMD_RING) {
+		snprintf(name, sizeof(name), "fb_fc%d", idx);
+		path_create_ring(&pf, name);
+	} else {
+		snprintf(name, sizeof(name), "net_memif_fc%d", idx);
+		path_create_memif(&pf, name, (unsigned)idx + 1);
+	}
 	memset(&p, 0, sizeof(p));
-	p.port_devargs = devargs;
+	p.port_devargs = pf.name;
 	p.rx_desc = RING_SIZE;
 	p.tx_desc = RING_SIZE;
 	p.workers = 1;
@@ -506,7 +1001,6 @@ static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
 	p.idle_sleep_us = 1000;
 	p.flow_capacity = 2 * (c->n_dsr + c->n_nat);
 	flow_timeouts_default(&p.timeouts);
-	p.timeouts.tcp_syn = 600ull * NS_PER_S; /* nat flows stay SYN_SENT: no replies here */
 	p.snat_v4 = pb_addr("192.0.2.100");
 	p.snat_port_lo = 1024;
 	p.snat_port_hi = 65535;
@@ -517,17 +1011,13 @@ static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
 	dpdk_port_mac(dp, mac);
 	if (dpdk_publish(dp, build_state(mac), NULL, NULL) != 0 || dpdk_start(dp) != 0)
 		die("publish/start failed");
+	path_wait_up(&pf);
 
-	printf("\ncase %d: %u established dsr flows + %u nat flows in the table (capacity %u)\n",
-	       idx + 1, c->n_dsr, c->n_nat, p.flow_capacity);
+	printf("\ncase %d%s: %u established dsr flows + %u established nat flows in the table "
+	       "(capacity %u)\n",
+	       idx + 1, env->tag, c->n_dsr, c->n_nat, p.flow_capacity);
 
-	/* Warm-up: every flow's SYN (new flow: Maglev, insert), then its ACK. */
-	gd.tcp_flags = gn.tcp_flags = PKT_TCP_SYN;
-	gen_run(&pf, &gd, c->n_dsr, NULL);
-	gen_run(&pf, &gn, c->n_nat, NULL);
-	gd.tcp_flags = gn.tcp_flags = PKT_TCP_ACK;
-	gen_run(&pf, &gd, c->n_dsr, NULL);
-	gen_run(&pf, &gn, c->n_nat, NULL);
+	warm_up(&pf, dp, &gd, &gn, p.timeouts.tcp_syn);
 	/* Short flow sets: a few more passes so that every line the lookups use is warm. */
 	if (c->n_dsr < pkts_per_run / 20)
 		gen_run(&pf, &gd, pkts_per_run / 20, NULL);
@@ -561,17 +1051,17 @@ static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
 		__atomic_store_n(&wire_stop, 1, __ATOMIC_RELAXED);
 		rte_eal_wait_lcore(2);
 		series_put(&c->wire, r, res);
-		print_run("wire", r, res);
+		print_run(env->pmd, "wire", r, res);
 
 		gen_run(&pf, &gd, pkts_per_run / 20, NULL); /* wakes the worker */
 		dpdk_worker_stats(dp, 0, &a);
 		res = gen_run(&pf, &gd, pkts_per_run, &worker);
 		series_put(&c->dsr, r, res);
-		print_run("dsr", r, res);
+		print_run(env->pmd, "dsr", r, res);
 		res = gen_run(&pf, &gn, pkts_per_run, &worker);
 		dpdk_worker_stats(dp, 0, &b);
 		series_put(&c->nat, r, res);
-		print_run("nat", r, res);
+		print_run(env->pmd, "nat", r, res);
 		sleeps_measured += b.sleeps - a.sleeps;
 	}
 	dpdk_worker_stats(dp, 0, &ws1);
@@ -608,18 +1098,23 @@ static void run_case(const struct bench_env *env, int idx, struct bench_case *c)
 	report("worker nat", c->nat.wall, w, "wall");
 
 	dpdk_close(dp);
-	path_drain(&pf);
-	rte_ring_free(pf.rx);
-	rte_ring_free(pf.tx);
+	path_drain(&pf); /* ring: also what the worker flushed on its way out */
+	if (pf.pmd == PMD_RING) {
+		rte_ring_free(pf.rx);
+		rte_ring_free(pf.tx);
+	} else {
+		path_close_memif(&pf);
+	}
 	free(gd.order);
 	free(gn.order);
 }
 
 /* One line per case: medians per busy CPU-second, as ns/packet and as ratios to its wire. */
-static void overview(const struct bench_case *cases, int n_cases)
+static void overview(const struct bench_env *env, const struct bench_case *cases, int n_cases)
 {
-	printf("\noverview: medians per busy CPU-second of the forwarding thread, each case "
-	       "against its own wire\n");
+	printf("\noverview%s: medians per busy CPU-second of the forwarding thread, each case "
+	       "against its own wire\n",
+	       env->tag);
 	for (int i = 0; i < n_cases; i++) {
 		const struct bench_case *c = &cases[i];
 		double w = 1e3 / median(c->wire.busy, runs);
@@ -634,9 +1129,45 @@ static void overview(const struct bench_case *cases, int n_cases)
 	       "target >= 0.80x)\n");
 }
 
+/* The wire's port: configured and started once per kind of port, its lcore launched per run. */
+static void wire_open(struct bench_env *env)
+{
+	if (env->pmd == PMD_RING) {
+		path_create_ring(&env->wire, "fb_wire");
+		port_start(env->wire.port, 1, 1, gen_pool); /* net_ring passes mbufs: no pool used */
+		return;
+	}
+	/* The same pool shape as the worker's: memif RX allocates an mbuf per frame. */
+	env->wire_pool = rte_pktmbuf_pool_create("fb_wire_pool",
+						 2 * RING_SIZE + 4 * BURST + 2 * 64 + 1023, 64, 0,
+						 RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (env->wire_pool == NULL)
+		die("pool");
+	path_create_memif(&env->wire, "net_memif_wire", 0);
+	port_start(env->wire.port, 1, 1, env->wire_pool);
+	path_wait_up(&env->wire);
+}
+
+static void wire_close(struct bench_env *env)
+{
+	rte_eth_dev_stop(env->wire.port);
+	rte_eth_dev_close(env->wire.port);
+	path_drain(&env->wire);
+	if (env->pmd == PMD_RING) {
+		rte_ring_free(env->wire.rx);
+		rte_ring_free(env->wire.tx);
+	} else {
+		path_close_memif(&env->wire);
+		rte_mempool_free(env->wire_pool);
+		env->wire_pool = NULL;
+	}
+}
+
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [--quick] [--runs R] [--packets P] [--flows N]...\n", prog);
+	fprintf(stderr,
+		"usage: %s [--pmd ring|memif] [--quick] [--runs R] [--packets P] [--flows N]...\n",
+		prog);
 	exit(2);
 }
 
@@ -644,21 +1175,27 @@ int main(int argc, char **argv)
 {
 	char *eal[] = {argv[0], "--lcores", "0@0,1@1,2@1", "--no-huge", "-m", "1024",
 		       "--no-pci", "--no-shconf", "--log-level=error", NULL};
-	struct bench_case cases[MAX_CASES];
+	struct bench_case want[MAX_CASES], cases[MAX_CASES];
 	struct bench_env env;
 	struct pb_spec s;
-	struct rte_eth_conf conf;
 	char err[256];
-	int n_cases = 0;
-	double load0 = loadavg();
+	int n_cases = 0, tid_worker, tid_wire;
+	bool pmds[PMD__COUNT] = {true, true};
+	double load = loadavg();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	memset(cases, 0, sizeof(cases));
+	memset(want, 0, sizeof(want));
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			pkts_per_run = 2000000;
 			runs = 3;
+		} else if (strcmp(argv[i], "--pmd") == 0 && i + 1 < argc) {
+			i++;
+			pmds[PMD_RING] = strcmp(argv[i], "ring") == 0;
+			pmds[PMD_MEMIF] = strcmp(argv[i], "memif") == 0;
+			if (!pmds[PMD_RING] && !pmds[PMD_MEMIF])
+				usage(argv[0]);
 		} else if (strcmp(argv[i], "--packets") == 0 && i + 1 < argc) {
 			pkts_per_run = strtoull(argv[++i], NULL, 0);
 			if (pkts_per_run < 1000)
@@ -674,18 +1211,18 @@ int main(int argc, char **argv)
 			if (*end != '\0' || n < 1 || n > FLOW_CAPACITY_MAX / 2 - NAT_FLOWS_MAX ||
 			    n_cases == MAX_CASES)
 				usage(argv[0]);
-			cases[n_cases].n_dsr = (uint32_t)n;
-			cases[n_cases].n_nat = n < NAT_FLOWS_MAX ? (uint32_t)n : NAT_FLOWS_MAX;
+			want[n_cases].n_dsr = (uint32_t)n;
+			want[n_cases].n_nat = n < NAT_FLOWS_MAX ? (uint32_t)n : NAT_FLOWS_MAX;
 			n_cases++;
 		} else {
 			usage(argv[0]);
 		}
 	}
 	if (n_cases == 0) {
-		cases[0].n_dsr = 1u << 20;
-		cases[0].n_nat = NAT_FLOWS_MAX;
-		cases[1].n_dsr = 4096;
-		cases[1].n_nat = 4096;
+		want[0].n_dsr = 1u << 20;
+		want[0].n_nat = NAT_FLOWS_MAX;
+		want[1].n_dsr = 4096;
+		want[1].n_nat = 4096;
 		n_cases = 2;
 	}
 	if (dpdk_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal, err, sizeof(err)) != 0)
@@ -705,38 +1242,59 @@ int main(int argc, char **argv)
 		if (tmpl_len[k] == 0)
 			die("template");
 	}
+	/* Backend 10.200.0.x:8080 -> SNAT 192.0.2.100:port; make_synack fills in x and port. */
+	pb_init(&s, ADDR_V4);
+	s.src = pb_addr("10.200.0.1");
+	s.dst = pb_addr("192.0.2.100");
+	s.sport = 8080;
+	s.dport = 1024;
+	s.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	tmpl_synack_len = (uint16_t)pb_build(&s, tmpl_synack, sizeof(tmpl_synack));
+	if (tmpl_synack_len == 0)
+		die("template");
+	/* Abstract (no file to clean up) and this process's own. */
+	snprintf(memif_socket, sizeof(memif_socket), "/fulcrum-bench-dpdk-%d.sock", (int)getpid());
 
-	/* The wire's port: configured and started once, its lcore launched per run. */
-	path_create(&env.wire, "fb_wire");
-	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure(env.wire.port, 1, 1, &conf) != 0 ||
-	    rte_eth_rx_queue_setup(env.wire.port, 0, RING_SIZE, rte_socket_id(), NULL, gen_pool) != 0 ||
-	    rte_eth_tx_queue_setup(env.wire.port, 0, RING_SIZE, rte_socket_id(), NULL) != 0 ||
-	    rte_eth_dev_start(env.wire.port) != 0)
-		die("wire port setup failed");
-	env.tid_worker = task_by_name("rte-worker-1"); /* EAL's thread names in 22.11 */
-	env.tid_wire = task_by_name("rte-worker-2");
-	if (env.tid_worker < 0 || env.tid_wire < 0)
+	tid_worker = task_by_name("rte-worker-1"); /* EAL's thread names in 22.11 */
+	tid_wire = task_by_name("rte-worker-2");
+	if (tid_worker < 0 || tid_wire < 0)
 		printf("(lcore threads not found in /proc: no per-CPU-second figures)\n");
 
-	printf("bench_dpdk_ring: net_ring ports (rte_eth_from_rings), generator on CPU 0, worker/wire "
-	       "on CPU 1 (pinned),\n  %u-packet rings, bursts of %d, 64-byte IPv4 TCP frames, %llu "
-	       "packets per run, %d rounds per case; load average at start %.2f\n",
-	       RING_SIZE, BURST, (unsigned long long)pkts_per_run, runs, load0);
-	printf("  wire = RX burst -> swap MACs -> TX burst (dsr frames)\n"
-	       "  dsr  = fulcrumd worker (dpdk_dp.c), established dsr flows, random order\n"
-	       "  nat  = the same worker, the case's nat flows (SNAT, no replies: SYN_SENT flow "
-	       "hits)\n");
+	for (int pmd = 0; pmd < PMD__COUNT; pmd++) {
+		if (!pmds[pmd])
+			continue;
+		memset(&env, 0, sizeof(env));
+		env.pmd = pmd;
+		env.tag = pmd == PMD_RING ? "" : " [net_memif]";
+		env.tid_worker = tid_worker;
+		env.tid_wire = tid_wire;
+		memcpy(cases, want, sizeof(cases));
+		rng = 42; /* the same flow orders on both kinds of port */
+		wire_open(&env);
 
-	for (int i = 0; i < n_cases; i++)
-		run_case(&env, i, &cases[i]);
-	overview(cases, n_cases);
+		if (pmd == PMD_RING)
+			printf("bench_dpdk_ring: net_ring ports (rte_eth_from_rings), generator on CPU "
+			       "0, worker/wire on CPU 1 (pinned),\n");
+		else
+			printf("\nbench_dpdk_ring: net_memif ports (client/server pairs in this "
+			       "process; non-zero-copy: every frame copied into and out of shared "
+			       "memory),\n  generator on CPU 0 (server side), worker/wire on CPU 1 "
+			       "(client side, pinned),\n");
+		printf("  %u-packet rings, bursts of %d, 64-byte IPv4 TCP frames, %llu packets per "
+		       "run, %d rounds per case; load average at start %.2f\n",
+		       RING_SIZE, BURST, (unsigned long long)pkts_per_run, runs,
+		       pmd == PMD_RING ? load : loadavg());
+		printf("  wire = RX burst -> swap MACs -> TX burst (dsr frames)\n"
+		       "  dsr  = fulcrumd worker (dpdk_dp.c), established dsr flows, random order\n"
+		       "  nat  = the same worker, the case's nat flows (SNAT; established: the "
+		       "warm-up answered each SYN with its backend's SYN+ACK)\n");
 
-	rte_eth_dev_stop(env.wire.port);
-	rte_eth_dev_close(env.wire.port);
-	path_drain(&env.wire);
-	rte_ring_free(env.wire.rx);
-	rte_ring_free(env.wire.tx);
+		for (int i = 0; i < n_cases; i++)
+			run_case(&env, i, &cases[i]);
+		overview(&env, cases, n_cases);
+		wire_close(&env);
+	}
+
 	rte_mempool_free(gen_pool);
 	dpdk_eal_cleanup();
 	return 0;
