@@ -350,6 +350,26 @@ static int task_by_name(const char *comm)
 }
 
 /*
+ * Take what came off the path's TX side (*out: how many) and make it `want`
+ * mbufs in b to fill with frames: the surplus freed, a shortfall (mbufs the
+ * consumer dropped) allocated from the pool if it has them. Returns how many.
+ */
+static inline unsigned gen_take(struct path *pa, struct rte_mbuf **b, unsigned want,
+				unsigned *out)
+{
+	unsigned n = path_take(pa, b, BURST);
+
+	*out = n;
+	if (n > want) {
+		rte_pktmbuf_free_bulk(b + want, n - want);
+		n = want;
+	}
+	if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
+		n = want;
+	return n;
+}
+
+/*
  * One generator iteration on a ring path: keep the RX ring full, reusing the
  * mbufs that came off the TX ring (and replacing from the pool the ones the
  * consumer dropped). Returns how many came out.
@@ -363,13 +383,7 @@ static inline unsigned gen_step_ring(struct path *pa, struct gen *g, uint64_t *f
 	unsigned n, out;
 
 	*fill_sum += used;
-	out = n = path_take(pa, b, BURST);
-	if (n > want) {
-		rte_pktmbuf_free_bulk(b + want, n - want);
-		n = want;
-	}
-	if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
-		n = want;
+	n = gen_take(pa, b, want, &out);
 	for (unsigned j = 0; j < n; j++)
 		gen_frame(g, b[j]);
 	if (n > 0 && path_put(pa, b, n) != n)
@@ -390,13 +404,7 @@ static inline unsigned gen_step_memif(struct path *pa, struct gen *g, uint64_t *
 	unsigned want = BURST - pa->n_pend;
 	unsigned n, out, k, np;
 
-	out = n = path_take(pa, b, BURST);
-	if (n > want) {
-		rte_pktmbuf_free_bulk(b + want, n - want);
-		n = want;
-	}
-	if (n < want && rte_pktmbuf_alloc_bulk(gen_pool, b + n, want - n) == 0)
-		n = want;
+	n = gen_take(pa, b, want, &out);
 	for (unsigned j = 0; j < n; j++) {
 		gen_frame(g, b[j]);
 		pa->pend[pa->n_pend + j] = b[j];
@@ -1243,13 +1251,7 @@ int main(int argc, char **argv)
 			die("template");
 	}
 	/* Backend 10.200.0.x:8080 -> SNAT 192.0.2.100:port; make_synack fills in x and port. */
-	pb_init(&s, ADDR_V4);
-	s.src = pb_addr("10.200.0.1");
-	s.dst = pb_addr("192.0.2.100");
-	s.sport = 8080;
-	s.dport = 1024;
-	s.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
-	tmpl_synack_len = (uint16_t)pb_build(&s, tmpl_synack, sizeof(tmpl_synack));
+	tmpl_synack_len = (uint16_t)bench_synack(tmpl_synack, sizeof(tmpl_synack));
 	if (tmpl_synack_len == 0)
 		die("template");
 	/* Abstract (no file to clean up) and this process's own. */

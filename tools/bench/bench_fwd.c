@@ -84,13 +84,7 @@ static void make_frames(void)
 	for (uint32_t i = 0; i < total; i++)
 		order[i] = i;
 	/* the backend's SYN+ACK: backend:8080 -> node address : SNAT port (both per flow) */
-	pb_init(&s, ADDR_V4);
-	s.src = pb_addr("10.200.0.1");
-	s.dst = pb_addr("192.0.2.100");
-	s.sport = 8080;
-	s.dport = 1024;
-	s.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
-	tmpl_len[2] = pb_build(&s, tmpl[2], SLOT);
+	tmpl_len[2] = bench_synack(tmpl[2], SLOT);
 	rep_be4 = calloc(total, sizeof(*rep_be4));
 	rep_port = calloc(total, sizeof(*rep_port));
 	if (!rep_be4 || !rep_port) {

@@ -59,6 +59,25 @@ static inline struct fwd_state *bench_state(const uint8_t port_mac[6], char *err
 	return fwd_state_build(&spec, err, errlen);
 }
 
+/*
+ * A backend's SYN+ACK to a nat flow, as a template: backend 10.200.0.1:8080
+ * -> the node address 192.0.2.100, port 1024; the benchmarks write each
+ * flow's backend and SNAT port into it. Returns the frame length (0: too
+ * small a buffer).
+ */
+static inline uint32_t bench_synack(uint8_t *buf, uint32_t size)
+{
+	struct pb_spec s;
+
+	pb_init(&s, ADDR_V4);
+	s.src = pb_addr("10.200.0.1");
+	s.dst = pb_addr("192.0.2.100");
+	s.sport = 8080;
+	s.dport = 1024;
+	s.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	return pb_build(&s, buf, size);
+}
+
 /* splitmix64 over *state: the same sequence from the same seed on every run. */
 static inline uint64_t bench_rand(uint64_t *state)
 {
