@@ -100,6 +100,12 @@ struct build_job {
 	uint32_t skipped;    /* replicated services this node cannot serve (sm_to_spec) */
 	unsigned resolved, total;
 	uint8_t gw_mac[6];
+	/*
+	 * The state the workers use when the inputs were taken: the build copies
+	 * its unchanged Maglev tables (fwd_state_build_from). Valid until
+	 * build_finish publishes, which is after build_run (one build at a time).
+	 */
+	const struct fwd_state *prev;
 	struct fwd_state *st; /* the result; NULL with err on refusal */
 	uint64_t digest;
 	uint64_t cpu_ns;  /* CPU time of build_run, on the thread that ran it */
@@ -739,6 +745,7 @@ static int build_prepare(struct app *app, const char *why, int sync_neigh, struc
 	/* The inputs are taken: a neighbour change from now on needs another build. */
 	j->had_need = app->need_rebuild;
 	app->need_rebuild = 0;
+	j->prev = dpdk_state(app->dp);
 	j->prep_ns = thread_cpu_ns() - t0;
 	return 0;
 }
@@ -747,7 +754,7 @@ static void build_run(struct build_job *j, int cluster)
 {
 	uint64_t t0 = thread_cpu_ns();
 
-	j->st = fwd_state_build(&j->spec, j->err, sizeof(j->err));
+	j->st = fwd_state_build_from(&j->spec, j->prev, j->err, sizeof(j->err));
 	/* The digest reads every Maglev slot: off the control thread too. */
 	if (j->st != NULL && cluster)
 		j->digest = cluster_fwd_digest(j->st);
@@ -772,6 +779,7 @@ static int build_finish(struct app *app, struct build_job *j)
 		return -EINVAL;
 	}
 	uint64_t t0 = thread_cpu_ns();
+	uint32_t reused = j->st->tables_reused, built = j->st->n_services - reused;
 	rc = dpdk_publish(app->dp, j->st, retire_state, app);
 	if (rc != 0) {
 		fwd_state_free(j->st);
@@ -793,12 +801,13 @@ static int build_finish(struct app *app, struct build_job *j)
 			 spec_revision, j->skipped);
 	app->last_skipped = j->skipped;
 	log_info("published revision %" PRIu64 " (%s): %u services, %u/%u backends resolved, "
-		 "gateway %s; CPU ms: inputs %.1f, build %.1f, publish %.1f",
+		 "gateway %s; Maglev tables built %u, reused %u; CPU ms: inputs %.1f, build %.1f, "
+		 "publish %.1f",
 		 app->revision, j->why, j->n_services, j->resolved, j->total,
 		 app->cfg.gateway.family == ADDR_NONE  ? "none"
 		 : memcmp(j->gw_mac, zero_mac, 6) != 0 ? "resolved"
 						       : "unresolved",
-		 (double)j->prep_ns / 1e6, (double)j->cpu_ns / 1e6,
+		 built, reused, (double)j->prep_ns / 1e6, (double)j->cpu_ns / 1e6,
 		 (double)(thread_cpu_ns() - t0) / 1e6);
 	return 0;
 }

@@ -248,8 +248,31 @@ static int fwd_check_service(const struct fwd_spec *spec, uint32_t si, char *err
 	return 0;
 }
 
+/*
+ * Whether old (a service of the previous state, with that state's seed
+ * equal to this one's) had exactly the Maglev inputs svc has now: table
+ * size and, in the same (uid) order, the same backends with the same
+ * identity (address, port) and weight. Then its table is what a fill would
+ * give now.
+ */
+static int fwd_same_maglev(const struct fwd_service *old, const struct fwd_service *svc,
+			   uint32_t size)
+{
+	if (old->table.entry == NULL || old->table.size != size ||
+	    old->n_backends != svc->n_backends || old->table.n_backends != svc->n_backends)
+		return 0;
+	for (uint32_t i = 0; i < svc->n_backends; i++) {
+		const struct fwd_backend *a = &old->backends[i], *b = &svc->backends[i];
+		if (a->uid != b->uid || a->port != b->port || a->weight != b->weight ||
+		    !addr_eq(&a->addr, &b->addr))
+			return 0;
+	}
+	return 1;
+}
+
+/* old: the same service in the previous state (same seed), or NULL. 1 = table copied, 0 = built. */
 static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_spec *s,
-			     uint64_t seed, char *err, size_t errlen)
+			     uint64_t seed, const struct fwd_service *old, char *err, size_t errlen)
 {
 	struct maglev_backend *mb = NULL;
 	char vip[ADDR_STRLEN];
@@ -291,13 +314,21 @@ static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_s
 			return -EINVAL;
 		}
 	}
+	uint32_t size = s->table_size ? s->table_size : MAGLEV_DEFAULT_SIZE;
+	if (old != NULL && fwd_same_maglev(old, svc, size)) {
+		free(mb);
+		if (maglev_copy(&svc->table, &old->table) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		return 1;
+	}
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		mb[i].addr = svc->backends[i].addr;
 		mb[i].port = svc->backends[i].port;
 		mb[i].weight = svc->backends[i].weight;
 	}
-	rc = maglev_build(&svc->table, s->table_size ? s->table_size : MAGLEV_DEFAULT_SIZE, mb,
-			  s->n_backends, seed);
+	rc = maglev_build(&svc->table, size, mb, s->n_backends, seed);
 	free(mb);
 	if (rc < 0) {
 		addr_format(&s->vip, vip, sizeof(vip));
@@ -313,6 +344,12 @@ static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_s
 }
 
 struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t errlen)
+{
+	return fwd_state_build_from(spec, NULL, err, errlen);
+}
+
+struct fwd_state *fwd_state_build_from(const struct fwd_spec *spec, const struct fwd_state *prev,
+				       char *err, size_t errlen)
 {
 	struct fwd_state *st;
 	uint32_t slots = 16, n_counters;
@@ -366,8 +403,16 @@ struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t
 	for (uint32_t i = 0; i < spec->n_services; i++) {
 		struct fwd_service *svc = &st->services[i];
 		st->n_services = i + 1; /* so fwd_state_free frees what was built */
-		if (fwd_build_service(svc, &spec->services[i], spec->hash_seed, err, errlen) < 0)
+		const struct fwd_service_spec *ss = &spec->services[i];
+		const struct fwd_service *old = NULL;
+		if (prev != NULL && prev->hash_seed == spec->hash_seed) {
+			uint32_t oi = fwd_find_service(prev, &ss->vip, ss->port, ss->proto);
+			old = oi != FWD_NONE ? &prev->services[oi] : NULL;
+		}
+		int rc = fwd_build_service(svc, ss, spec->hash_seed, old, err, errlen);
+		if (rc < 0)
 			goto fail;
+		st->tables_reused += (uint32_t)rc;
 		svc->counter = n_counters++;
 		for (uint32_t b = 0; b < svc->n_backends; b++)
 			svc->backends[b].counter = n_counters++;

@@ -161,6 +161,7 @@ struct fwd_state {
 	uint32_t n_counters;
 	size_t counter_stride; /* in struct fwd_counter units */
 	struct fwd_counter *counters;
+	uint32_t tables_reused; /* Maglev tables copied from the previous state (fwd_state_build_from) */
 };
 
 /*
@@ -170,6 +171,20 @@ struct fwd_state {
  * Control thread only. The spec is not referenced afterwards.
  */
 struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t errlen);
+
+/*
+ * fwd_state_build, reusing the previous state's work: a service whose
+ * Maglev inputs are those it had in prev (same VIP, port and protocol, table
+ * size and hash seed, and the same backends with the same identities and
+ * weights) gets a copy of its table instead of a new fill, which is what the
+ * fill would give (maglev_build is a function of those inputs). A change of
+ * one backend of one service then costs one fill, not one per service.
+ * prev may be NULL (= fwd_state_build); it is only read, and must stay valid
+ * for the call (the state the workers use: the builder publishes only after
+ * the build). tables_reused in the result says how many tables were copied.
+ */
+struct fwd_state *fwd_state_build_from(const struct fwd_spec *spec, const struct fwd_state *prev,
+				       char *err, size_t errlen);
 
 /* Free a state (control thread, after the grace period). NULL is fine. */
 void fwd_state_free(struct fwd_state *st);

@@ -460,6 +460,18 @@ out:
 	return rc;
 }
 
+int maglev_copy(struct maglev_table *dst, const struct maglev_table *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->entry = malloc((size_t)src->size * sizeof(*dst->entry));
+	if (dst->entry == NULL)
+		return -ENOMEM;
+	memcpy(dst->entry, src->entry, (size_t)src->size * sizeof(*dst->entry));
+	dst->size = src->size;
+	dst->n_backends = src->n_backends;
+	return 0;
+}
+
 void maglev_free(struct maglev_table *t)
 {
 	if (t == NULL)

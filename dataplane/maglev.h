@@ -101,6 +101,14 @@ int maglev_build(struct maglev_table *t, uint32_t size, const struct maglev_back
 		 uint64_t seed);
 
 /*
+ * Make dst a copy of the built table src (the same slots): what maglev_build
+ * would give for src's inputs, at the cost of one copy instead of the fill.
+ * For a forwarding state whose service did not change since the previous
+ * state. dst is overwritten (not freed). 0 or -ENOMEM (dst zeroed). Any thread.
+ */
+int maglev_copy(struct maglev_table *dst, const struct maglev_table *src);
+
+/*
  * Free t->entry and zero *t. Safe on a zeroed or already freed table and on
  * NULL. Only once no worker can still be reading the table.
  */

@@ -693,6 +693,123 @@ static void test_nat_mapping_follows_state(void **state)
 	fx_free(f);
 }
 
+/* Every service's table in a equals the one in b (same services in the same order). */
+static void assert_same_tables(const struct fwd_state *a, const struct fwd_state *b)
+{
+	assert_int_equal(a->n_services, b->n_services);
+	for (uint32_t i = 0; i < a->n_services; i++) {
+		assert_int_equal(a->services[i].table.size, b->services[i].table.size);
+		assert_memory_equal(a->services[i].table.entry, b->services[i].table.entry,
+				    (size_t)a->services[i].table.size * sizeof(uint32_t));
+	}
+}
+
+/*
+ * fwd_state_build_from copies the tables of services whose Maglev inputs did
+ * not change, and every table it gives is the one a build from scratch gives.
+ */
+static void test_build_reuses_tables(void **state)
+{
+	(void)state;
+	struct fwd_backend_spec be[3][4];
+	struct fwd_service_spec svc[3];
+	struct fwd_spec spec;
+	char err[256];
+
+	memset(&spec, 0, sizeof(spec));
+	memset(svc, 0, sizeof(svc));
+	for (unsigned s = 0; s < 3; s++) {
+		for (unsigned i = 0; i < 4; i++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "10.%u.0.%u", s, i + 1);
+			memset(&be[s][i], 0, sizeof(be[s][i]));
+			be[s][i].addr = pb_addr(ip);
+			be[s][i].port = 8080;
+			be[s][i].weight = 1 + i % 2;
+			be[s][i].uid = 10 * s + i + 1;
+		}
+		char vip[32];
+		snprintf(vip, sizeof(vip), "198.51.100.%u", s + 1);
+		svc[s].vip = pb_addr(vip);
+		svc[s].port = 80;
+		svc[s].proto = IPPROTO_TCP;
+		svc[s].mode = FWD_MODE_DSR;
+		svc[s].table_size = 251;
+		svc[s].n_backends = 4;
+		svc[s].backends = be[s];
+	}
+	spec.hash_seed = 99;
+	spec.n_services = 3;
+	spec.services = svc;
+	spec.n_workers = 1;
+
+	struct fwd_state *s1 = fwd_state_build(&spec, err, sizeof(err));
+	assert_non_null(s1);
+	assert_int_equal(s1->tables_reused, 0);
+	struct fwd_state *s2 = fwd_state_build_from(&spec, s1, err, sizeof(err));
+	assert_non_null(s2);
+	assert_int_equal(s2->tables_reused, 3);
+	assert_same_tables(s1, s2);
+	assert_true(s2->gen != s1->gen);
+
+	/* service 1: a backend drains; service 2: another table size; 0 is unchanged */
+	be[1][2].weight = 0;
+	svc[2].table_size = 257;
+	struct fwd_state *s3 = fwd_state_build_from(&spec, s2, err, sizeof(err));
+	struct fwd_state *fresh = fwd_state_build(&spec, err, sizeof(err));
+	assert_non_null(s3);
+	assert_non_null(fresh);
+	assert_int_equal(s3->tables_reused, 1);
+	assert_same_tables(s3, fresh);
+	fwd_state_free(fresh);
+
+	/* the same backends in another order: still the same inputs (sorted by uid) */
+	struct fwd_backend_spec t = be[0][0];
+	be[0][0] = be[0][3];
+	be[0][3] = t;
+	struct fwd_state *s4 = fwd_state_build_from(&spec, s3, err, sizeof(err));
+	assert_non_null(s4);
+	assert_int_equal(s4->tables_reused, 3);
+	assert_same_tables(s3, s4);
+
+	/* a backend's address or weight, or the seed: rebuilt */
+	be[0][1].addr = pb_addr("10.0.0.77");
+	be[2][0].weight = 3;
+	struct fwd_state *s5 = fwd_state_build_from(&spec, s4, err, sizeof(err));
+	fresh = fwd_state_build(&spec, err, sizeof(err));
+	assert_non_null(s5);
+	assert_non_null(fresh);
+	assert_int_equal(s5->tables_reused, 1);
+	assert_same_tables(s5, fresh);
+	fwd_state_free(fresh);
+	spec.hash_seed = 100;
+	struct fwd_state *s6 = fwd_state_build_from(&spec, s5, err, sizeof(err));
+	fresh = fwd_state_build(&spec, err, sizeof(err));
+	assert_non_null(s6);
+	assert_non_null(fresh);
+	assert_int_equal(s6->tables_reused, 0);
+	assert_same_tables(s6, fresh);
+
+	/* a service moved to another VIP: nothing to copy from for it */
+	svc[1].vip = pb_addr("198.51.100.9");
+	struct fwd_state *s7 = fwd_state_build_from(&spec, s6, err, sizeof(err));
+	assert_non_null(s7);
+	assert_int_equal(s7->tables_reused, 2);
+	fwd_state_free(fresh);
+	fresh = fwd_state_build(&spec, err, sizeof(err));
+	assert_non_null(fresh);
+	assert_same_tables(s7, fresh);
+
+	fwd_state_free(fresh);
+	fwd_state_free(s1);
+	fwd_state_free(s2);
+	fwd_state_free(s3);
+	fwd_state_free(s4);
+	fwd_state_free(s5);
+	fwd_state_free(s6);
+	fwd_state_free(s7);
+}
+
 static void test_exceptions(void **state)
 {
 	(void)state;
@@ -1040,6 +1157,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_validation),
+		cmocka_unit_test(test_build_reuses_tables),
 		cmocka_unit_test(test_dsr_flow_sticks),
 		cmocka_unit_test(test_nat_both_ways),
 		cmocka_unit_test(test_nat_gateway_unresolved),

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+
 #include "dataplane/addr.h"
+#include "dataplane/fwd.h"
 #include "dataplane/hash.h"
 #include "dataplane/maglev.h"
 
@@ -150,6 +153,87 @@ static double lookup_ns(uint32_t m, const struct maglev_backend *b, uint32_t n)
 	return dt * 1e6 / LOOKUPS;
 }
 
+/*
+ * A forwarding state of n_svc services of n_be backends (M = 65537): the
+ * median time of a build from scratch, and of a build from the previous
+ * state after one backend of one service changed weight, as the control
+ * plane rebuilds on every registration or health change. Returns 0 or -1.
+ */
+static int state_rebuild(uint32_t n_svc, uint32_t n_be, int runs)
+{
+	struct fwd_service_spec *svc = calloc(n_svc, sizeof(*svc));
+	struct fwd_backend_spec *be = calloc((size_t)n_svc * n_be, sizeof(*be));
+	double full[MAX_RUNS], from[MAX_RUNS];
+	struct fwd_spec spec;
+	char err[256];
+	int rc = -1;
+
+	if (svc == NULL || be == NULL)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	for (uint32_t s = 0; s < n_svc; s++) {
+		for (uint32_t i = 0; i < n_be; i++) {
+			struct fwd_backend_spec *b = &be[(size_t)s * n_be + i];
+			uint8_t a[4] = {10, (uint8_t)(s >> 8), (uint8_t)s, (uint8_t)(i + 1)};
+			addr_set_v4(&b->addr, a);
+			b->port = 8080;
+			b->weight = 1;
+			b->uid = i + 1;
+			b->mac_ok = 1;
+		}
+		uint8_t v[4] = {198, 51, (uint8_t)(s >> 8), (uint8_t)s};
+		addr_set_v4(&svc[s].vip, v);
+		svc[s].port = 80;
+		svc[s].proto = IPPROTO_TCP;
+		svc[s].mode = FWD_MODE_DSR;
+		svc[s].n_backends = n_be;
+		svc[s].backends = &be[(size_t)s * n_be];
+	}
+	spec.hash_seed = SEED;
+	spec.n_services = n_svc;
+	spec.services = svc;
+	spec.n_workers = 1;
+	struct fwd_state *prev = fwd_state_build(&spec, err, sizeof(err));
+	if (prev == NULL)
+		goto out;
+	uint32_t reused = 0;
+	for (int r = 0; r < runs; r++) {
+		double t0 = now_ms();
+		struct fwd_state *a = fwd_state_build(&spec, err, sizeof(err));
+		double t1 = now_ms();
+		be[(size_t)(r % n_svc) * n_be].weight ^= 3; /* 1 <-> 2: that service changes */
+		struct fwd_state *b = fwd_state_build_from(&spec, prev, err, sizeof(err));
+		double t2 = now_ms();
+		if (a == NULL || b == NULL) {
+			fwd_state_free(a);
+			fwd_state_free(b);
+			fwd_state_free(prev);
+			goto out;
+		}
+		full[r] = t1 - t0;
+		from[r] = t2 - t1;
+		reused = b->tables_reused;
+		fwd_state_free(a);
+		fwd_state_free(prev);
+		prev = b;
+	}
+	fwd_state_free(prev);
+	qsort(full, (size_t)runs, sizeof(double), cmp_double);
+	qsort(from, (size_t)runs, sizeof(double), cmp_double);
+	printf("\nforwarding state, %u services x %u backends, M=65537 (median of %d):\n"
+	       "  full build %.2f ms | after one backend changed, from the previous state %.2f ms "
+	       "(%u of %u tables copied): %.1fx faster\n",
+	       n_svc, n_be, runs, full[runs / 2], from[runs / 2], reused, n_svc,
+	       full[runs / 2] / from[runs / 2]);
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "bench_maglev: state build failed: %s\n", err);
+	free(svc);
+	free(be);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint32_t ns[] = {10, 100, 1000};
@@ -211,6 +295,8 @@ int main(int argc, char **argv)
 	double lns = lookup_ns(MAGLEV_DEFAULT_SIZE, s, 1000);
 	printf("lookup (hash + table read), M=65537: %.2f ns\n", lns);
 	free(s);
+
+	fails += state_rebuild(200, 100, runs) != 0;
 
 	printf("\ntarget: N=1000 M=65537 build %.3f ms median (%.3f fastest) vs %.1f ms in the "
 	       "Maglev paper: %s\n",
