@@ -419,15 +419,11 @@ uint64_t cluster_fwd_digest(const struct fwd_state *st)
 	h = hash_step(h, st->n_services);
 	for (uint32_t i = 0; i < st->n_services; i++) {
 		const struct fwd_service *s = &st->services[i];
-		const struct maglev_table *t = &s->table;
 
 		h = hash_step(h, hash_bytes(&s->vip, sizeof(s->vip), DIGEST_SEED));
 		h = hash_step(h, (uint64_t)s->port << 8 | s->proto);
-		h = hash_step(h, t->size);
-		for (uint32_t k = 0; t->entry != NULL && k < t->size; k++) {
-			uint32_t e = t->entry[k];
-			h = hash_step(h, e < s->n_backends ? s->backends[e].uid : 0);
-		}
+		/* the table's slots, digested when it was made (fwd_table_digest) */
+		h = hash_step(h, s->table_digest);
 	}
 	return hash_fmix64(h);
 }

@@ -71,10 +71,11 @@ int cluster_seeded(const struct cluster *c);
 
 /*
  * 64-bit digest of a forwarding state's Maglev tables: revision, then for each
- * service its key (VIP, port, proto), table size and, slot by slot, the uid of
- * the owning backend (0 for none). Two nodes with the same digest send every
- * 5-tuple of every service to the same backend. MACs and counters are left
- * out (they differ between nodes). Pure; any thread.
+ * service its key (VIP, port, proto) and its table digest (fwd_table_digest:
+ * table size and, slot by slot, the uid of the owning backend, 0 for none;
+ * taken when the table was made, so this costs O(services)). Two nodes with
+ * the same digest send every 5-tuple of every service to the same backend.
+ * MACs and counters are left out (they differ between nodes). Pure; any thread.
  */
 uint64_t cluster_fwd_digest(const struct fwd_state *st);
 

@@ -755,7 +755,7 @@ static void build_run(struct build_job *j, int cluster)
 	uint64_t t0 = thread_cpu_ns();
 
 	j->st = fwd_state_build_from(&j->spec, j->prev, j->err, sizeof(j->err));
-	/* The digest reads every Maglev slot: off the control thread too. */
+	/* O(services): each table's digest was taken with the table (fwd_table_digest). */
 	if (j->st != NULL && cluster)
 		j->digest = cluster_fwd_digest(j->st);
 	j->cpu_ns = thread_cpu_ns() - t0;

@@ -321,6 +321,7 @@ static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_s
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
+		svc->table_digest = old->table_digest; /* the same slots, the same uids */
 		return 1;
 	}
 	for (uint32_t i = 0; i < s->n_backends; i++) {
@@ -330,6 +331,8 @@ static int fwd_build_service(struct fwd_service *svc, const struct fwd_service_s
 	}
 	rc = maglev_build(&svc->table, size, mb, s->n_backends, seed);
 	free(mb);
+	if (rc >= 0)
+		svc->table_digest = fwd_table_digest(svc);
 	if (rc < 0) {
 		addr_format(&s->vip, vip, sizeof(vip));
 		snprintf(err, errlen,
@@ -446,6 +449,21 @@ oom:
 fail:
 	fwd_state_free(st);
 	return NULL;
+}
+
+/* Fixed, so that digests compare across nodes and versions of this code. */
+#define FWD_DIGEST_SEED 0x666f727764696765ULL
+
+uint64_t fwd_table_digest(const struct fwd_service *svc)
+{
+	const struct maglev_table *t = &svc->table;
+	uint64_t h = hash_step(FWD_DIGEST_SEED, t->size);
+
+	for (uint32_t k = 0; t->entry != NULL && k < t->size; k++) {
+		uint32_t e = t->entry[k];
+		h = hash_step(h, e < svc->n_backends ? svc->backends[e].uid : 0);
+	}
+	return hash_fmix64(h);
 }
 
 void fwd_state_free(struct fwd_state *st)

@@ -138,6 +138,7 @@ struct fwd_service {
 	uint32_t n_backends;
 	struct fwd_backend *backends; /* sorted by uid */
 	struct maglev_table table;    /* slots index backends[] */
+	uint64_t table_digest;	      /* fwd_table_digest(this), taken when the table was made */
 	uint32_t counter;
 };
 
@@ -185,6 +186,14 @@ struct fwd_state *fwd_state_build(const struct fwd_spec *spec, char *err, size_t
  */
 struct fwd_state *fwd_state_build_from(const struct fwd_spec *spec, const struct fwd_state *prev,
 				       char *err, size_t errlen);
+
+/*
+ * 64-bit digest of a service's table as it forwards: slot by slot, the uid
+ * of the owning backend (0 for none), after the table size. The same on every
+ * node for the same table; what cluster digests compare. A state keeps it in
+ * table_digest (computed with the table, copied with it). Pure; any thread.
+ */
+uint64_t fwd_table_digest(const struct fwd_service *svc);
 
 /* Free a state (control thread, after the grace period). NULL is fine. */
 void fwd_state_free(struct fwd_state *st);

@@ -701,6 +701,9 @@ static void assert_same_tables(const struct fwd_state *a, const struct fwd_state
 		assert_int_equal(a->services[i].table.size, b->services[i].table.size);
 		assert_memory_equal(a->services[i].table.entry, b->services[i].table.entry,
 				    (size_t)a->services[i].table.size * sizeof(uint32_t));
+		/* a copied table keeps a digest that is still its own */
+		assert_true(a->services[i].table_digest == b->services[i].table_digest);
+		assert_true(a->services[i].table_digest == fwd_table_digest(&a->services[i]));
 	}
 }
 
