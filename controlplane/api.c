@@ -2123,8 +2123,13 @@ static void route_v1(struct areq *q)
 		else
 			method_not_allowed(q);
 	} else if (n == 2 && is(q, 1, "members")) {
+		/*
+		 * A read like the others (the leader's view, after a ReadIndex):
+		 * a membership change acknowledged through any node shows at once
+		 * in a listing through any node. ?stale=1: this node's own view.
+		 */
 		if (m == EVHTTP_REQ_GET)
-			exec_members(q);
+			do_read(q, exec_members);
 		else if (m == EVHTTP_REQ_POST && !need_admin(q))
 			do_write(q, prep_member_add);
 		else if (m != EVHTTP_REQ_POST)
