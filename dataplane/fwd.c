@@ -1217,6 +1217,35 @@ int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
  */
 #define FWD_STAGE2_LAG 20
 
+/*
+ * A packet to a nat service whose key has no candidate in its bucket is
+ * almost surely a new flow, which stage 3 will give a SNAT port and a
+ * reverse key: that key's bucket is one more cache miss, after everything
+ * else the flow needed was loaded ahead. Predict it now: the backend by the
+ * table (what fwd_new_flow will pick), the port the pool will hand out to
+ * the k-th new nat flow of this burst (snat_peek), and request the bucket.
+ * A wrong guess (a flow that was not new, a port freed meanwhile) only
+ * loads a line for nothing. IPv4 common frames only.
+ */
+static __attribute__((noinline)) void fwd_prefetch_reverse(const struct fwd_state *st,
+							   struct fwd_worker *w,
+							   const struct fwd_pkt *p, uint32_t k)
+{
+	const struct fwd_service *svc = &st->services[p->svc];
+	const struct flow_key *key = &p->key;
+	uint16_t port;
+
+	if (!p->fast_ok || p->fast.v6 || w->snat_v4 == NULL || snat_peek(w->snat_v4, k, &port) < 0)
+		return;
+	uint32_t bi = maglev_lookup(&svc->table, fwd_flow_hash(st->hash_seed, &key->src, &key->dst,
+								key->sport, key->dport, key->proto));
+	if (bi == MAGLEV_NONE)
+		return;
+	const struct fwd_backend *be = &svc->backends[bi];
+	flow_prefetch(&w->flow_ix,
+		      flow_hash_v4(be->addr.b, st->node_v4.b, be->port, port, key->proto));
+}
+
 static inline void fwd_prefetch_entry(struct fwd_worker *w, struct fwd_pkt *p)
 {
 	if (p->kind == FWD_K_VIP) /* line 0 holds all a hit reads, nat included */
@@ -1259,6 +1288,16 @@ void fwd_burst(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *
 	}
 	while (s2 < n)
 		fwd_prefetch_entry(w, &p[s2++]);
+	/*
+	 * Packets to a VIP without a candidate in their bucket: new flows, most
+	 * likely. For nat ones, request the bucket their reverse key will go to
+	 * (fwd_prefetch_reverse); a separate pass, so that the stage-2 loop of
+	 * established traffic stays as it was.
+	 */
+	for (unsigned i = 0, k = 0; i < n; i++)
+		if (p[i].hint == FLOW_HINT_NONE && p[i].kind == FWD_K_VIP &&
+		    st->services[p[i].svc].mode == FWD_MODE_NAT)
+			fwd_prefetch_reverse(st, w, &p[i], k++);
 	struct fwd_counter *cblk = fwd_counter_of(st, w->id, 0);
 	for (unsigned i = 0; i < n; i++)
 		fwd_finish(st, w, cblk, &bufs[i], &p[i], now, &res[i]);

@@ -89,6 +89,19 @@ int snat_alloc(struct snat_pool *p, uint16_t *port)
 	return 0;
 }
 
+int snat_peek(const struct snat_pool *p, uint32_t k, uint16_t *port)
+{
+	uint32_t i;
+
+	if (k >= p->n_free)
+		return -ENOSPC;
+	i = p->head + k;
+	if (i >= p->n)
+		i -= p->n;
+	*port = p->ring[i];
+	return 0;
+}
+
 int snat_free(struct snat_pool *p, uint16_t port)
 {
 	uint32_t bit, tail;

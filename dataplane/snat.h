@@ -44,6 +44,14 @@ void snat_destroy(struct snat_pool *p);
 int snat_alloc(struct snat_pool *p, uint16_t *port);
 
 /*
+ * The port the (k+1)-th snat_alloc from now would hand out if nothing is
+ * freed in between (k = 0: the next one), without taking it: lets a caller
+ * start loading what that port will need. 0, or -ENOSPC (fewer than k + 1
+ * free ports).
+ */
+int snat_peek(const struct snat_pool *p, uint32_t k, uint16_t *port);
+
+/*
  * Give a port back. 0, or -EINVAL (pool unchanged) if it is outside the range
  * or not allocated (double free). O(1).
  */

@@ -142,6 +142,30 @@ static void test_fifo_reuse(void **state)
 	snat_destroy(p);
 }
 
+/* snat_peek(k) is what the (k+1)-th snat_alloc from now returns, across the ring's wrap. */
+static void test_peek(void **state)
+{
+	struct snat_pool *p = snat_create(NULL, 1000, 1063, 42);
+	uint16_t port, want[64];
+
+	(void)state;
+	for (unsigned round = 0; round < 3; round++) {
+		uint32_t n_free = snat_size(p) - snat_in_use(p);
+		for (uint32_t k = 0; k < n_free; k++)
+			assert_int_equal(snat_peek(p, k, &want[k]), 0);
+		assert_int_equal(snat_peek(p, n_free, &port), -ENOSPC);
+		for (uint32_t k = 0; k < n_free; k++) {
+			assert_int_equal(snat_alloc(p, &port), 0);
+			assert_int_equal(port, want[k]);
+		}
+		assert_int_equal(snat_peek(p, 0, &port), -ENOSPC);
+		/* free some in a scrambled order: the ring's head is now mid-array */
+		for (uint32_t k = 0; k < 40; k++)
+			assert_int_equal(snat_free(p, want[(k * 7 + round) % n_free]), 0);
+	}
+	snat_destroy(p);
+}
+
 /* Seeded order: a permutation, reproducible, different for another seed. */
 static void test_seeded_order(void **state)
 {
@@ -277,6 +301,7 @@ int main(void)
 	    cmocka_unit_test(test_create_args),	 cmocka_unit_test(test_exhaustion),
 	    cmocka_unit_test(test_fifo_reuse),	 cmocka_unit_test(test_seeded_order),
 	    cmocka_unit_test(test_worker_range), cmocka_unit_test(test_model),
+	    cmocka_unit_test(test_peek),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
