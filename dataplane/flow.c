@@ -54,6 +54,7 @@ enum release_why {
 
 /* Timeout classes: TCP states 0..7 (5..7 never occur, mapped to CLOSED), UDP, other. */
 enum { TMO_UDP = 8, TMO_OTHER = 9, TMO_N = 10 };
+_Static_assert(TMO_UDP == 8 && TMO_OTHER == 9, "flow_hit_fast (flow.h) indexes the timeouts so");
 
 struct flow_table {
 	struct flow_entry *ent;
@@ -188,33 +189,10 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-/*
- * Branch-free: one predictable branch per candidate instead of memcmp's.
- * With SSE2 the 46 bytes are three 16-byte XORs, the last one overlapping the
- * second (bytes 30..45), so no load reaches past the key.
- */
-#define KEY_TAIL (sizeof(struct flow_key) - 16)
-_Static_assert(sizeof(struct flow_key) > 32 && sizeof(struct flow_key) <= 48,
-	       "key_eq covers a key with two loads and an overlapping third");
-
+/* flow.h's flow_key_eq: branch-free, three 16-byte compares with SSE2. */
 static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 {
-	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
-#ifdef __SSE2__
-#define KEY_X(o)                                                                                   \
-	_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + (o))),                   \
-		      _mm_loadu_si128((const __m128i *)(const void *)(y + (o))))
-	__m128i d = _mm_or_si128(_mm_or_si128(KEY_X(0), KEY_X(16)), KEY_X(KEY_TAIL));
-#undef KEY_X
-	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff;
-#else
-	uint64_t d = 0;
-
-	for (size_t i = 0; i + 8 <= sizeof(*a); i += 8)
-		d |= load64(x + i) ^ load64(y + i);
-	d |= load64(x + sizeof(*a) - 8) ^ load64(y + sizeof(*a) - 8);
-	return d == 0;
-#endif
+	return flow_key_eq(a, b);
 }
 
 static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
@@ -709,6 +687,7 @@ void flow_index_of(const struct flow_table *t, struct flow_index *ix)
 	ix->ent = t->ent;
 	ix->bkt = t->bkt;
 	ix->nb = t->nb;
+	ix->tmo = t->tmo;
 }
 
 

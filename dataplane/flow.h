@@ -2,6 +2,7 @@
 #ifndef FULCRUM_DATAPLANE_FLOW_H
 #define FULCRUM_DATAPLANE_FLOW_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -272,7 +273,8 @@ struct flow_bucket {
 struct flow_index {
 	const struct flow_entry *ent;
 	const struct flow_bucket *bkt;
-	uint32_t nb; /* buckets */
+	uint32_t nb;	     /* buckets */
+	const uint64_t *tmo; /* idle timeouts: TCP states 0..7, then UDP, then other */
 };
 
 /* The table's index arrays, fixed for its lifetime. */
@@ -356,6 +358,56 @@ static inline uint32_t flow_prefetch_entry(const struct flow_index *ix, uint64_t
 		return ref;
 	}
 	return FLOW_HINT_NONE;
+}
+
+/*
+ * The whole of flow_lookup_hint's common case, inline: the hint's entry is
+ * live, holds this forward key and has not expired. Returns it, or NULL when
+ * any of that fails (then flow_lookup_hint decides: reverse keys, stale
+ * hints, expiry, the bucket). Reads the entry's line 0 only; changes nothing.
+ */
+static inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+	const size_t tail = sizeof(*a) - 16;
+#ifdef __SSE2__
+	__m128i d = _mm_or_si128(
+	    _mm_or_si128(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)x),
+				       _mm_loadu_si128((const __m128i *)(const void *)y)),
+			 _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + 16)),
+				       _mm_loadu_si128((const __m128i *)(const void *)(y + 16)))),
+	    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + tail)),
+			  _mm_loadu_si128((const __m128i *)(const void *)(y + tail))));
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff;
+#else
+	uint64_t d = 0, u, v;
+
+	for (size_t i = 0; i + 8 <= sizeof(*a); i += 8) {
+		memcpy(&u, x + i, 8);
+		memcpy(&v, y + i, 8);
+		d |= u ^ v;
+	}
+	memcpy(&u, x + sizeof(*a) - 8, 8);
+	memcpy(&v, y + sizeof(*a) - 8, 8);
+	return (d | (u ^ v)) == 0;
+#endif
+}
+
+static inline struct flow_entry *flow_hit_fast(const struct flow_index *ix,
+					       const struct flow_key *key, uint32_t hint,
+					       uint64_t now)
+{
+	if (hint & FLOW_REF_REV) /* also FLOW_HINT_NONE */
+		return NULL;
+	const struct flow_entry *e = &ix->ent[hint & FLOW_REF_IDX];
+	if (!(e->flags & FLOW_F_LIVE) || !flow_key_eq(&e->key, key))
+		return NULL;
+	uint64_t tmo = ix->tmo[e->key.proto == IPPROTO_TCP   ? (e->tcp_state & 7u)
+			       : e->key.proto == IPPROTO_UDP ? 8u
+							     : 9u];
+	if (now > e->last_seen && now - e->last_seen > tmo)
+		return NULL;
+	return (struct flow_entry *)(uintptr_t)e; /* the table's own entry: the caller may write it */
 }
 
 /*

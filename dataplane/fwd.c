@@ -1049,7 +1049,9 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 	int dir = FLOW_DIR_FWD;
 
 	res->svc = p->svc;
-	e = flow_lookup_hint(w->flows, &p->key, p->hash, p->hint, now, &dir);
+	e = flow_hit_fast(&w->flow_ix, &p->key, p->hint, now);
+	if (__builtin_expect(e == NULL, 0))
+		e = flow_lookup_hint(w->flows, &p->key, p->hash, p->hint, now, &dir);
 	if (__builtin_expect(e != NULL, 1)) {
 		/*
 		 * Only line 0 of the entry is read here. A generation set in this
