@@ -6,15 +6,8 @@
 
 #include "controlplane/config.h"
 #include "dataplane/fwd.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A violated invariant is a bug: crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 #define NAME "fuzz.conf"
 /* Bigger inputs only slow the search down; real files are a few KiB. */

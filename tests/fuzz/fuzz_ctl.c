@@ -6,15 +6,8 @@
 #include <string.h>
 
 #include "controlplane/ctl.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A violated invariant is a bug: crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 /* API answers are JSON documents of a few KiB; larger inputs only slow the search. */
 #define MAX_INPUT (64u << 10)

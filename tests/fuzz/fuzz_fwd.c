@@ -34,14 +34,8 @@
 #include "dataplane/fwd.h"
 #include "dataplane/pkt.h"
 #include "dataplane/snat.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 #define FUZZ_FRAMES 32
 #define HEADROOM    64

@@ -8,15 +8,8 @@
 #include "dataplane/csum.h"
 #include "dataplane/pkt.h"
 #include "dataplane/rewrite.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A violated invariant is a bug: crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 static void check_info(const struct pkt_info *pi, uint32_t len)
 {

@@ -6,15 +6,8 @@
 #include <string.h>
 
 #include "raft/codec.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A violated invariant is a bug: crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 static int known_error(int rc)
 {

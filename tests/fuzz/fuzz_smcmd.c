@@ -9,15 +9,8 @@
 #include "controlplane/sm.h"
 #include "dataplane/addr.h"
 #include "dataplane/fwd.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A violated invariant is a bug: crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 /*
  * Input layout: data[0] % 3 selects what the rest (data + 1) is:

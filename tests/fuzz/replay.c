@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tests/fuzz/fuzz.h"
+
+
 /*
  * Linked with one tests/fuzz/fuzz_NAME.c, built as replay_NAME. With no
  * argument it replays tests/fuzz/corpus/NAME (relative to the working
@@ -19,7 +22,6 @@
  * replay that replays nothing must not pass), and a crash is a crash.
  */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int by_name(const void *a, const void *b)
 {
