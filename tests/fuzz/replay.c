@@ -10,7 +10,6 @@
 
 #include "tests/fuzz/fuzz.h"
 
-
 /*
  * Linked with one tests/fuzz/fuzz_NAME.c, built as replay_NAME. With no
  * argument it replays tests/fuzz/corpus/NAME (relative to the working
