@@ -322,8 +322,12 @@ static void consumer_load(const struct consumer *c, double *busy, double *idle)
 }
 
 /*
- * The CPU time a thread of this process has had, in ns (schedstat's first
- * field), or 0. The VM is shared: a pinned lcore still loses its CPU to
+ * A thread of this process from /proc/self/task/TID/schedstat: field `which`
+ * (0: time on a CPU, 1: time waiting on a run queue, both in ns), or 0. The
+ * run-queue wait is printed with a zero-loss trial's loss, which then may be
+ * the machine's and not the consumer's.
+ *
+ * Why CPU time: the VM is shared: a pinned lcore still loses its CPU to
  * other processes, and wall-clock Mpps then measure the machine's load.
  * Packets per CPU-second of the consumer's thread do not, but they still
  * charge the consumer for the empty polls it spins through while the
@@ -332,10 +336,10 @@ static void consumer_load(const struct consumer *c, double *busy, double *idle)
  * in iterations that received packets (a preemption lands in busy and idle
  * iterations in proportion to their time, so the share is unaffected).
  */
-static uint64_t task_cpu_ns(int tid)
+static uint64_t task_schedstat(int tid, int which)
 {
 	char path[64];
-	unsigned long long ns = 0;
+	unsigned long long v[2] = {0, 0};
 	FILE *f;
 
 	if (tid <= 0)
@@ -344,34 +348,20 @@ static uint64_t task_cpu_ns(int tid)
 	f = fopen(path, "r");
 	if (f == NULL)
 		return 0;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
+	if (fscanf(f, "%llu %llu", &v[0], &v[1]) != 2)
+		v[0] = v[1] = 0;
 	fclose(f);
-	return ns;
+	return v[which];
 }
 
-/*
- * The time a thread of this process has waited on a run queue, in ns
- * (schedstat's second field), or 0: how long it was runnable but another
- * task had its CPU: printed with a zero-loss trial's loss, which then may
- * be the machine's and not the consumer's.
- */
+static uint64_t task_cpu_ns(int tid)
+{
+	return task_schedstat(tid, 0);
+}
+
 static uint64_t task_wait_ns(int tid)
 {
-	char path[64];
-	unsigned long long cpu = 0, wait = 0;
-	FILE *f;
-
-	if (tid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%llu %llu", &cpu, &wait) != 2)
-		wait = 0;
-	fclose(f);
-	return wait;
+	return task_schedstat(tid, 1);
 }
 
 /* The thread EAL named `comm` ("rte-worker-N"), or -1. */
