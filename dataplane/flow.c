@@ -37,7 +37,7 @@
 
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
 _Static_assert(sizeof(struct flow_key) == 46,
-	       "flow_key has no implicit padding (key_eq: 16 + 16 + an overlapping 16 bytes)");
+	       "flow_key has no implicit padding (flow_key_eq: 16 + 16 + an overlapping 16 bytes)");
 _Static_assert(offsetof(struct flow_key, sport) == 40, "flow_hash loads sport..pad as one word");
 _Static_assert(offsetof(struct flow_entry, snat_port) == sizeof(struct flow_key),
 	       "the nat port shares line 0 with the key");
@@ -189,12 +189,6 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-/* flow.h's flow_key_eq: branch-free, three 16-byte compares with SSE2. */
-static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
-{
-	return flow_key_eq(a, b);
-}
-
 static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
 {
 	return e->rev_sport == k->sport && e->snat_port == k->dport && e->key.proto == k->proto &&
@@ -219,17 +213,10 @@ static inline unsigned sig_mask(const struct flow_bucket *b, uint16_t sig)
 	return flow_bucket_sig_mask(b, sig);
 }
 
-static inline uint64_t entry_timeout(const struct flow_table *t, const struct flow_entry *e)
-{
-	if (e->key.proto == IPPROTO_TCP)
-		return t->tmo[e->tcp_state & 7];
-	return t->tmo[e->key.proto == IPPROTO_UDP ? TMO_UDP : TMO_OTHER];
-}
-
 static inline int entry_expired(const struct flow_table *t, const struct flow_entry *e,
 				uint64_t now)
 {
-	return now > e->last_seen && now - e->last_seen > entry_timeout(t, e);
+	return flow_entry_expired(t->tmo, e, now);
 }
 
 /*
@@ -270,7 +257,7 @@ static uint32_t bucket_find(const struct flow_table *t, uint32_t bi, const struc
 		const struct flow_entry *e = &t->ent[ref & REF_IDX];
 
 		m &= m - 1;
-		if (ref & REF_REV ? rev_eq(e, k) : key_eq(&e->key, k))
+		if (ref & REF_REV ? rev_eq(e, k) : flow_key_eq(&e->key, k))
 			return ref;
 	}
 	return NIL;
@@ -731,15 +718,15 @@ struct flow_entry *flow_lookup_hint(struct flow_table *t, const struct flow_key 
 	 * the bucket decides, as in flow_lookup.
 	 */
 	if (__builtin_expect(hint != FLOW_HINT_NONE, 1)) {
-		struct flow_entry *c = &t->ent[hint & REF_IDX];
+		const struct flow_index ix = {t->ent, t->bkt, t->nb, t->tmo};
+		struct flow_entry *c = flow_hit_fast(&ix, key, hint, now);
 
-		/* the common case, kept free of calls so that it needs no stack frame */
-		if (!(hint & REF_REV) && (c->flags & FLOW_F_LIVE) && key_eq(&c->key, key) &&
-		    !entry_expired(t, c, now)) {
+		if (c != NULL) { /* the common case (fwd tries it inline first) */
 			if (dir)
 				*dir = FLOW_DIR_FWD;
 			return c;
 		}
+		c = &t->ent[hint & REF_IDX];
 		if (hint & REF_REV && (c->flags & (FLOW_F_LIVE | FLOW_F_REV)) ==
 					      (FLOW_F_LIVE | FLOW_F_REV) &&
 		    rev_eq(c, key))

@@ -393,6 +393,19 @@ static inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b
 #endif
 }
 
+/*
+ * Whether e has been idle longer than its timeout class allows (tmo: the
+ * table's timeouts, TCP states 0..7, then UDP, then other). A last_seen in
+ * the future (a clock that stepped back) is not idle.
+ */
+static inline int flow_entry_expired(const uint64_t *tmo, const struct flow_entry *e, uint64_t now)
+{
+	unsigned c = e->key.proto == IPPROTO_TCP   ? (e->tcp_state & 7u)
+		     : e->key.proto == IPPROTO_UDP ? 8u
+						   : 9u;
+	return now > e->last_seen && now - e->last_seen > tmo[c];
+}
+
 static inline struct flow_entry *flow_hit_fast(const struct flow_index *ix,
 					       const struct flow_key *key, uint32_t hint,
 					       uint64_t now)
@@ -400,12 +413,8 @@ static inline struct flow_entry *flow_hit_fast(const struct flow_index *ix,
 	if (hint & FLOW_REF_REV) /* also FLOW_HINT_NONE */
 		return NULL;
 	const struct flow_entry *e = &ix->ent[hint & FLOW_REF_IDX];
-	if (!(e->flags & FLOW_F_LIVE) || !flow_key_eq(&e->key, key))
-		return NULL;
-	uint64_t tmo = ix->tmo[e->key.proto == IPPROTO_TCP   ? (e->tcp_state & 7u)
-			       : e->key.proto == IPPROTO_UDP ? 8u
-							     : 9u];
-	if (now > e->last_seen && now - e->last_seen > tmo)
+	if (!(e->flags & FLOW_F_LIVE) || !flow_key_eq(&e->key, key) ||
+	    flow_entry_expired(ix->tmo, e, now))
 		return NULL;
 	return (struct flow_entry *)(uintptr_t)e; /* the table's own entry: the caller may write it */
 }

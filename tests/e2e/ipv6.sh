@@ -219,13 +219,18 @@ fi
 # 5. The client's kernel resolved the VIP and the node address to fulcrumd's
 # port MAC: fulcrumd's workers answered its solicitations (the backends hold
 # the VIP on lo, which Linux does not advertise on fc-be0).
-for a in $VIP $NODE; do
-	line=$(nsx client ip -6 neigh show to "$a" dev fc-cl0)
+# client_neigh ADDR: the client's neighbour entry for ADDR holds fulcrumd's port MAC.
+client_neigh() {
+	local line
+	line=$(nsx client ip -6 neigh show to "$1" dev fc-cl0)
 	if echo "$line" | grep -qE "lladdr $PORT_MAC (REACHABLE|STALE|DELAY|PROBE)"; then
-		pass "client neighbour entry for $a: $line(fulcrumd's port MAC)"
+		pass "client neighbour entry for $1: $line(fulcrumd's port MAC)"
 	else
-		fail "client neighbour entry for $a: '${line:-none}', want lladdr $PORT_MAC"
+		fail "client neighbour entry for $1: '${line:-none}', want lladdr $PORT_MAC"
 	fi
+}
+for a in $VIP $NODE; do
+	client_neigh "$a"
 done
 
 # 6. fulcrumd's counters: the flows went to resolved backends, all of them;
@@ -506,12 +511,7 @@ for t in $(seq 1 50); do
 	nsx client ip -6 neigh show to "$LL" dev fc-cl0 | grep -q "lladdr $PORT_MAC" && break
 	sleep 0.1
 done
-line=$(nsx client ip -6 neigh show to "$LL" dev fc-cl0)
-if echo "$line" | grep -qE "lladdr $PORT_MAC (REACHABLE|STALE|DELAY|PROBE)"; then
-	pass "client neighbour entry for fulcrumd's link-local address: $line"
-else
-	fail "client neighbour entry for $LL: '${line:-none}', want lladdr $PORT_MAC"
-fi
+client_neigh "$LL" # fulcrumd's link-local address
 
 fd_stop
 e2e_finish
