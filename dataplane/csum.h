@@ -93,57 +93,16 @@ int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto
 
 /*
  * Incremental update, RFC 1624 equation 3: HC' = ~(~HC + ~m + m').
- * Accumulate the differences of every changed field into a partial sum
- * with csum_diff16/32/128 (start from 0), then apply it once to each
- * checksum that covers those fields with csum_apply. Words must sit at even
+ * Accumulate the differences of every changed 16-bit field into a partial
+ * sum with csum_diff16 (start from 0), then apply it once to each checksum
+ * that covers those fields with csum_apply (rw_nat_frame does the same for
+ * whole addresses and ports, in the frame's byte order, with csum_fold64). Words must sit at even
  * offsets of the covered message (true of every address and port field).
  * For UDP the caller maps a result of 0 to 0xFFFF.
  */
 static inline uint32_t csum_diff16(uint32_t acc, uint16_t old_v, uint16_t new_v)
 {
 	return acc + (uint16_t)~old_v + new_v;
-}
-
-static inline uint32_t csum_diff32(uint32_t acc, uint32_t old_v, uint32_t new_v)
-{
-	acc = csum_diff16(acc, (uint16_t)(old_v >> 16), (uint16_t)(new_v >> 16));
-	return csum_diff16(acc, (uint16_t)old_v, (uint16_t)new_v);
-}
-
-/*
- * n bytes (even) in network order, e.g. a 4- or 16-byte address. RFC 1071
- * section 2(B)/(C): the one's complement sum may be taken over native-order
- * 32-bit words and swapped once at the end, so a constant n unrolls into a
- * few plain loads and adds. Returns acc plus a value below 2^16.
- */
-static inline uint32_t csum_diff_bytes(uint32_t acc, const uint8_t *old_b, const uint8_t *new_b,
-				       unsigned n)
-{
-	uint64_t s = 0;
-	unsigned i = 0;
-	uint16_t r;
-
-	for (; i + 4 <= n; i += 4) {
-		uint32_t o, w;
-
-		memcpy(&o, old_b + i, 4);
-		memcpy(&w, new_b + i, 4);
-		s += (uint64_t)(uint32_t)~o + w;
-	}
-	for (; i + 1 < n; i += 2) {
-		uint16_t o, w;
-
-		memcpy(&o, old_b + i, 2);
-		memcpy(&w, new_b + i, 2);
-		s += (uint32_t)(uint16_t)~o + w;
-	}
-	s = (s & 0xffffffffu) + (s >> 32);
-	s = (s & 0xffffffffu) + (s >> 32);
-	r = csum_fold16((uint32_t)s);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	r = __builtin_bswap16(r);
-#endif
-	return acc + r;
 }
 
 /*
@@ -157,32 +116,16 @@ static inline uint16_t csum_fold64(uint64_t s)
 	return csum_fold16((uint32_t)((s + (s >> 32 | s << 32)) >> 32));
 }
 
-static inline uint32_t csum_diff128(uint32_t acc, const uint8_t old_b[16], const uint8_t new_b[16])
-{
-	return csum_diff_bytes(acc, old_b, new_b, 16);
-}
-
 static inline uint16_t csum_apply(uint16_t csum, uint32_t diff)
 {
 	/* fold diff first so that adding ~csum cannot carry out of 32 bits */
 	return csum_fold((uint32_t)(uint16_t)~csum + csum_fold16(diff));
 }
 
-/* One-field updates: the new checksum value after old_v became new_v. */
+/* A one-field update: the new checksum value after old_v became new_v. */
 static inline uint16_t csum_update16(uint16_t csum, uint16_t old_v, uint16_t new_v)
 {
 	return csum_apply(csum, csum_diff16(0, old_v, new_v));
-}
-
-static inline uint16_t csum_update32(uint16_t csum, uint32_t old_v, uint32_t new_v)
-{
-	return csum_apply(csum, csum_diff32(0, old_v, new_v));
-}
-
-static inline uint16_t csum_update128(uint16_t csum, const uint8_t old_b[16],
-				      const uint8_t new_b[16])
-{
-	return csum_apply(csum, csum_diff128(0, old_b, new_b));
 }
 
 #endif

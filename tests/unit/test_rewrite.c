@@ -149,11 +149,8 @@ static void test_csum_incremental(void **state)
 	for (unsigned it = 0; it < 20000; it++) {
 		uint32_t at = 2 * rng_below(24); /* a field at an even offset */
 		uint16_t before, after;
-		uint8_t old[16], neu[16];
-		unsigned kind = rng_below(4), w = kind == 0 ? 2 : kind == 1 ? 4 : 16;
-
-		if (kind == 3)
-			w = 2 + 2 * rng_below(8); /* any even length through csum_diff_bytes */
+		uint8_t old[2], neu[2];
+		const unsigned w = 2;
 
 		rng_fill(m, sizeof(m));
 		if (rng_below(8) == 0)
@@ -167,17 +164,7 @@ static void test_csum_incremental(void **state)
 			memcpy(neu, old, w);
 		memcpy(m + at, neu, w);
 		after = csum_fold(csum_partial(m, sizeof(m), 0));
-		if (kind == 0)
-			assert_int_equal(csum_update16(before, pkt_get16(old), pkt_get16(neu)),
-					 after);
-		else if (kind == 1)
-			assert_int_equal(csum_update32(before, pkt_get32(old), pkt_get32(neu)),
-					 after);
-		else if (kind == 2)
-			assert_int_equal(csum_update128(before, old, neu), after);
-		else
-			assert_int_equal(csum_apply(before, csum_diff_bytes(0, old, neu, w)),
-					 after);
+		assert_int_equal(csum_update16(before, pkt_get16(old), pkt_get16(neu)), after);
 	}
 }
 
