@@ -417,8 +417,14 @@ struct fwd_state *fwd_state_build_from(const struct fwd_spec *spec, const struct
 			goto fail;
 		st->tables_reused += (uint32_t)rc;
 		svc->counter = n_counters++;
-		for (uint32_t b = 0; b < svc->n_backends; b++)
-			svc->backends[b].counter = n_counters++;
+		for (uint32_t b = 0; b < svc->n_backends; b++) {
+			struct fwd_backend *be = &svc->backends[b];
+			be->counter = n_counters++;
+			/* fwd_check_service: a nat service's backends are of its VIP's family */
+			if (svc->mode == FWD_MODE_NAT && svc->vip.family == ADDR_V4)
+				rw_nat4_prepare(&be->nat4, &svc->vip, &st->node_v4, &be->addr,
+						be->port);
+		}
 		fwd_vip_insert(st->vip_slots, st->vip_mask,
 			       fwd_vip_hash(&svc->vip, svc->port, svc->proto), i);
 		/* One address entry per VIP: ARP announce if any of its services asks. */
@@ -1087,14 +1093,17 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 	uint32_t len = b->len;
 	if (svc->mode != FWD_MODE_DSR) {
 		/*
-		 * nat on a common frame inline; the rest (and tunnel) out of line.
-		 * No family checks: fwd_check_service gave a nat service a node
-		 * address and backends of its VIP's family, which is the packet's.
+		 * nat on a common IPv4 frame inline, by the backend's prepared
+		 * rewrite; the rest (IPv6, tunnel) out of line. No family checks:
+		 * fwd_check_service gave a nat service a node address and backends
+		 * of its VIP's family, which is the packet's. The prepared rewrite
+		 * also holds: the packet's destination is the VIP (stage 1 matched
+		 * it exactly) and the flow's SNAT address is node_v4
+		 * (fwd_revalidate removes a flow whose address is not).
 		 */
-		if (svc->mode == FWD_MODE_NAT && p->fast_ok)
-			rw_nat_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.v6,
-				     p->fast.l4_proto, fwd_snat_addr(st, e), e->snat_port, &be->addr,
-				     be->port);
+		if (svc->mode == FWD_MODE_NAT && p->fast_ok && !p->fast.v6)
+			rw_nat4_frame(b->data, p->fast.l3_off, p->fast.l4_off, p->fast.l4_proto,
+				      &be->nat4, e->snat_port);
 		else if (fwd_rewrite_l3(st, svc, be, e, b, p) < 0)
 			return fwd_drop(w, res, FWD_DROP_REWRITE);
 	}

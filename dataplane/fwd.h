@@ -127,6 +127,8 @@ struct fwd_backend {
 	uint32_t weight;
 	uint32_t uid;
 	uint32_t counter; /* index into the per-worker counter block */
+	/* a nat service with an IPv4 VIP: VIP -> this backend, source -> node_v4 */
+	struct rw_nat4 nat4;
 };
 
 struct fwd_service {

@@ -107,3 +107,17 @@ int rw_ipip_encap(struct rw_buf *buf, const struct pkt_info *pi, const struct ad
 	buf->len = pi->l3_off + outer_len;
 	return 0;
 }
+
+void rw_nat4_prepare(struct rw_nat4 *n, const struct addr *old_dst, const struct addr *new_src,
+		     const struct addr *new_dst, uint16_t new_dport)
+{
+	uint32_t o, s1, d1;
+
+	memcpy(&o, old_dst->b, 4);
+	memcpy(&s1, new_src->b, 4);
+	memcpy(&d1, new_dst->b, 4);
+	memcpy(&n->addrs, new_src->b, 4);
+	memcpy((uint8_t *)&n->addrs + 4, new_dst->b, 4);
+	n->sum = (uint64_t)s1 + d1 + (uint32_t)~o;
+	n->dport = htons(new_dport);
+}

@@ -70,6 +70,54 @@ int rw_nat(uint8_t *data, struct pkt_info *pi, const struct addr *new_src, uint1
 	   const struct addr *new_dst, uint16_t new_dport);
 
 /*
+ * The checksum half of the nat rewrite, shared by rw_nat_frame and
+ * rw_nat4_frame: s is the address difference (new source + new destination
+ * + ~old source + ~old destination, as frame-native 32-bit words, unfolded),
+ * ports_new the new port word as the frame will hold it. Updates the IPv4
+ * header checksum (v6 = 0) and the L4 one, and stores the ports; the
+ * addresses are already stored.
+ *
+ * All sums are in the frame's own byte order (RFC 1071 section 2(B)): the
+ * old fields and the checksums are loaded as native words straight from the
+ * frame and the results stored the same way. One difference covers both
+ * addresses (the IPv4 header and the pseudo-header both hold them); the L4
+ * checksum adds the ports, loaded and stored as one 32-bit word.
+ */
+static inline __attribute__((always_inline)) void
+rw_nat_csums(uint8_t *ip, uint8_t *l4, const int v6, uint8_t l4_proto, uint64_t s,
+	     uint32_t ports_new)
+{
+	uint8_t *cf = l4 + (l4_proto == IPPROTO_TCP ? 16 : 6); /* the L4 checksum field */
+	uint32_t ports_old;
+	uint16_t c;
+
+	if (!v6) {
+		memcpy(&c, ip + 10, 2);
+		c = (uint16_t)~csum_fold64(s + (uint16_t)~c);
+		memcpy(ip + 10, &c, 2);
+	}
+	memcpy(&ports_old, l4, 4);
+	memcpy(&c, cf, 2);
+	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
+		c = (uint16_t)~csum_fold64(s + (uint16_t)~c + (uint32_t)~ports_old + ports_new);
+		if (c == 0 && l4_proto == IPPROTO_UDP)
+			c = 0xffff; /* 0 and 0xffff read the same in either byte order */
+		memcpy(cf, &c, 2);
+	}
+	memcpy(l4, &ports_new, 4);
+}
+
+/* The port word as the frame holds it: sport in host order, dport_net in network order. */
+static inline uint32_t rw_ports_word(uint16_t sport, uint16_t dport_net)
+{
+	uint16_t np[2] = {htons(sport), dport_net};
+	uint32_t w;
+
+	memcpy(&w, np, 4);
+	return w;
+}
+
+/*
  * rw_nat's rewrite itself, for a frame the caller has already checked (the
  * per-packet path, which knows the offsets from pkt_fast_check): IPv4 (v6 =
  * 0) or IPv6 (v6 = 1) at l3_off, TCP or UDP (l4_proto) at l4_off, not a
@@ -81,21 +129,10 @@ rw_nat_frame_af(uint8_t *data, uint32_t l3_off, uint32_t l4_off, const int v6, u
 		const struct addr *new_src, uint16_t new_sport, const struct addr *new_dst,
 		uint16_t new_dport)
 {
-	/*
-	 * All sums in the frame's own byte order (RFC 1071 section 2(B)): the
-	 * old fields and the checksums are loaded as native words straight from
-	 * the frame and the results stored the same way, so nothing is swapped
-	 * but the two new ports. One difference covers both addresses (the IPv4
-	 * header and the pseudo-header both hold them); the L4 checksum adds the
-	 * ports, loaded and stored as one 32-bit word.
-	 */
-	uint8_t *ip = data + l3_off, *l4 = data + l4_off;
-	uint8_t *cf = l4 + (l4_proto == IPPROTO_TCP ? 16 : 6); /* the L4 checksum field */
+	uint8_t *ip = data + l3_off;
 	uint8_t *src = ip + (v6 ? 8 : 12), *dst = ip + (v6 ? 24 : 16);
 	unsigned alen = v6 ? 16 : 4;
 	uint64_t s = 0;
-	uint32_t ports_old, ports_new;
-	uint16_t c, np[2] = {htons(new_sport), htons(new_dport)};
 
 	for (unsigned i = 0; i < alen; i += 4) {
 		uint32_t o1, n1, o2, n2;
@@ -108,21 +145,7 @@ rw_nat_frame_af(uint8_t *data, uint32_t l3_off, uint32_t l4_off, const int v6, u
 	}
 	memcpy(src, new_src->b, alen);
 	memcpy(dst, new_dst->b, alen);
-	if (!v6) {
-		memcpy(&c, ip + 10, 2);
-		c = (uint16_t)~csum_fold64(s + (uint16_t)~c);
-		memcpy(ip + 10, &c, 2);
-	}
-	memcpy(&ports_old, l4, 4);
-	memcpy(&ports_new, np, 4);
-	memcpy(&c, cf, 2);
-	if (!(l4_proto == IPPROTO_UDP && c == 0 && !v6)) { /* RFC 768: v4 UDP may carry none */
-		c = (uint16_t)~csum_fold64(s + (uint16_t)~c + (uint32_t)~ports_old + ports_new);
-		if (c == 0 && l4_proto == IPPROTO_UDP)
-			c = 0xffff; /* 0 and 0xffff read the same in either byte order */
-		memcpy(cf, &c, 2);
-	}
-	memcpy(l4, &ports_new, 4);
+	rw_nat_csums(ip, data + l4_off, v6, l4_proto, s, rw_ports_word(new_sport, htons(new_dport)));
 }
 
 static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, int v6,
@@ -136,6 +159,42 @@ static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off,
 	else
 		rw_nat_frame_af(data, l3_off, l4_off, 0, l4_proto, new_src, new_sport, new_dst,
 				new_dport);
+}
+
+/*
+ * The forward nat rewrite of IPv4 frames to one VIP and one backend,
+ * prepared once per backend when a forwarding state is built: what does
+ * not change from packet to packet (the VIP it replaces, the node address
+ * and the backend's address and port) is summed and laid out ahead, so the
+ * per-packet part (rw_nat4_frame) loads only the client's address and
+ * ports. The result is the bytes rw_nat_frame writes.
+ */
+struct rw_nat4 {
+	uint64_t addrs; /* new source, new destination: the 8 frame bytes from ip + 12 */
+	uint64_t sum;	/* new source + new destination + ~old destination, frame-native words */
+	uint16_t dport; /* new destination port, network order */
+};
+
+/* Prepare the rewrite old_dst -> new_dst:new_dport, source -> new_src (all IPv4). */
+void rw_nat4_prepare(struct rw_nat4 *n, const struct addr *old_dst, const struct addr *new_src,
+		     const struct addr *new_dst, uint16_t new_dport);
+
+/*
+ * Apply a prepared rewrite to an IPv4 frame whose destination address is
+ * the prepared old_dst, with the new source port new_sport (host order).
+ * The same preconditions as rw_nat_frame with v6 = 0.
+ */
+static inline __attribute__((always_inline)) void
+rw_nat4_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, uint8_t l4_proto,
+	      const struct rw_nat4 *n, uint16_t new_sport)
+{
+	uint8_t *ip = data + l3_off;
+	uint32_t o;
+
+	memcpy(&o, ip + 12, 4);
+	memcpy(ip + 12, &n->addrs, 8);
+	rw_nat_csums(ip, data + l4_off, 0, l4_proto, n->sum + (uint32_t)~o,
+		     rw_ports_word(new_sport, n->dport));
 }
 
 /*

@@ -421,6 +421,63 @@ static void test_nat_random(void **state)
 	assert_true(nocsum > 300);
 }
 
+/*
+ * The prepared IPv4 rewrite (rw_nat4_prepare once, rw_nat4_frame per packet)
+ * writes the bytes rw_nat_frame writes, over random frames: TCP and UDP,
+ * IPv4 options, VLAN tags, UDP without checksum, unchanged fields.
+ */
+static void test_nat4_prepared(void **state)
+{
+	static uint8_t payload[1400], f[PB_MAX_FRAME], g[PB_MAX_FRAME];
+	unsigned nocsum = 0;
+
+	(void)state;
+	rng_state = 11;
+	for (unsigned it = 0; it < 6000; it++) {
+		struct pb_spec s;
+		struct pkt_info pi;
+		struct rw_nat4 n;
+		struct addr node, be;
+		uint16_t sport, bport;
+		uint32_t len;
+
+		do
+			random_spec(&s, payload);
+		while (s.src.family != ADDR_V4);
+		len = pb_build(&s, f, sizeof(f));
+		assert_true(len > 0);
+		assert_int_equal(pkt_parse(f, len, &pi), 0);
+		node = rng_addr(ADDR_V4);
+		be = rng_addr(ADDR_V4);
+		sport = (uint16_t)rng();
+		bport = (uint16_t)rng();
+		if (rng_below(16) == 0) /* unchanged fields */
+			be = s.dst, bport = s.dport, node = s.src, sport = s.sport;
+		memcpy(g, f, len);
+
+		rw_nat4_prepare(&n, &s.dst, &node, &be, bport);
+		rw_nat4_frame(f, pi.l3_off, pi.l4_off, pi.l4_proto, &n, sport);
+		rw_nat_frame(g, pi.l3_off, pi.l4_off, 0, pi.l4_proto, &node, sport, &be, bport);
+		assert_memory_equal(f, g, len);
+
+		/* and the result is right from scratch */
+		struct pkt_info pj;
+		assert_int_equal(pkt_parse(f, len, &pj), 0);
+		assert_true(addr_eq(&pj.src, &node) && addr_eq(&pj.dst, &be));
+		assert_int_equal(pj.sport, sport);
+		assert_int_equal(pj.dport, bport);
+		assert_int_equal(csum_ipv4_hdr(f + pj.l3_off), pkt_get16(f + pj.l3_off + 10));
+		if (s.udp_no_csum) {
+			assert_int_equal(pkt_get16(f + pj.l4_off + 6), 0);
+			nocsum++;
+		} else {
+			assert_int_equal(
+			    csum_l4_verify(&pj.src, &pj.dst, pj.l4_proto, f + pj.l4_off, pj.l4_len), 1);
+		}
+	}
+	assert_true(nocsum > 100);
+}
+
 static void test_nat_refusals(void **state)
 {
 	struct pb_spec s;
@@ -639,6 +696,7 @@ int main(void)
 	    cmocka_unit_test(test_csum_l4),
 	    cmocka_unit_test(test_udp_zero_becomes_ffff),
 	    cmocka_unit_test(test_nat_random),
+	    cmocka_unit_test(test_nat4_prepared),
 	    cmocka_unit_test(test_nat_refusals),
 	    cmocka_unit_test(test_rw_eth),
 	    cmocka_unit_test(test_encap),
