@@ -225,24 +225,19 @@ static inline void pkt_put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static inline int pkt_fast_check(const uint8_t *data, uint32_t len, struct pkt_fast *f)
+/*
+ * pkt_fast_check from the network header on: at off, of ethertype et, after
+ * a tag carrying tci (0 if none). Inline into each caller with constants.
+ */
+static inline __attribute__((always_inline)) int pkt_fast_l3(const uint8_t *data, uint32_t len,
+							     uint32_t off, uint16_t et, uint16_t tci,
+							     struct pkt_fast *f)
 {
 	/* The checks mirror pkt_parse(): any doubt and the general parser decides. */
-	uint32_t off = PKT_ETH_HLEN, avail, l4len, hl, l4hl;
-	uint16_t et, tci = 0;
-	const uint8_t *ip, *l4;
+	const uint8_t *ip = data + off, *l4;
+	uint32_t avail = len - off, l4len, hl, l4hl; /* avail >= 36 */
 	uint8_t proto, flags = 0;
 
-	if (__builtin_expect(len < PKT_ETH_HLEN + 40, 0))
-		return 0; /* also too short for IPv6 + TCP/UDP */
-	et = pkt_get16(data + 12);
-	if (et == PKT_ETHERTYPE_VLAN) {
-		tci = pkt_get16(data + 14);
-		et = pkt_get16(data + 16);
-		off += PKT_VLAN_HLEN;
-	}
-	ip = data + off;
-	avail = len - off; /* >= 36 */
 	if (__builtin_expect(et == PKT_ETHERTYPE_IPV4, 1)) {
 		uint32_t tot = pkt_get16(ip + 2);
 
@@ -291,6 +286,20 @@ static inline int pkt_fast_check(const uint8_t *data, uint32_t len, struct pkt_f
 	f->l4_hlen = (uint8_t)l4hl;
 	f->tcp_flags = flags;
 	return 1;
+}
+
+static inline int pkt_fast_check(const uint8_t *data, uint32_t len, struct pkt_fast *f)
+{
+	if (__builtin_expect(len < PKT_ETH_HLEN + 40, 0))
+		return 0; /* also too short for IPv6 + TCP/UDP, with or without a tag */
+	uint16_t et = pkt_get16(data + 12);
+	/* the most common frame, untagged IPv4, with its offsets as constants */
+	if (__builtin_expect(et == PKT_ETHERTYPE_IPV4, 1))
+		return pkt_fast_l3(data, len, PKT_ETH_HLEN, PKT_ETHERTYPE_IPV4, 0, f);
+	if (et == PKT_ETHERTYPE_VLAN)
+		return pkt_fast_l3(data, len, PKT_ETH_HLEN + PKT_VLAN_HLEN, pkt_get16(data + 16),
+				   pkt_get16(data + 14), f);
+	return pkt_fast_l3(data, len, PKT_ETH_HLEN, et, 0, f);
 }
 
 static inline void pkt_fast_fill(const uint8_t *data, const struct pkt_fast *f,
