@@ -144,7 +144,7 @@ uint64_t flow_hash(const struct flow_key *k)
 		/* Mixed or unset families never reach the table on the fast path. */
 		return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
 	}
-	return hash_fmix64(hash_step(h, tail));
+	return flow_hash_fin(hash_step(h, tail));
 }
 
 
