@@ -145,7 +145,8 @@ rw_nat_frame_af(uint8_t *data, uint32_t l3_off, uint32_t l4_off, const int v6, u
 	}
 	memcpy(src, new_src->b, alen);
 	memcpy(dst, new_dst->b, alen);
-	rw_nat_csums(ip, data + l4_off, v6, l4_proto, s, rw_ports_word(new_sport, htons(new_dport)));
+	rw_nat_csums(ip, data + l4_off, v6, l4_proto, s,
+		     rw_ports_word(new_sport, htons(new_dport)));
 }
 
 static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, int v6,
