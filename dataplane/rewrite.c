@@ -119,5 +119,5 @@ void rw_nat4_prepare(struct rw_nat4 *n, const struct addr *old_dst, const struct
 	memcpy(&n->addrs, new_src->b, 4);
 	memcpy((uint8_t *)&n->addrs + 4, new_dst->b, 4);
 	n->sum = (uint64_t)s1 + d1 + (uint32_t)~o;
-	n->dport = htons(new_dport);
+	n->ports = rw_ports_word(0, htons(new_dport));
 }

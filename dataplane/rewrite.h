@@ -173,7 +173,7 @@ static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off,
 struct rw_nat4 {
 	uint64_t addrs; /* new source, new destination: the 8 frame bytes from ip + 12 */
 	uint64_t sum;	/* new source + new destination + ~old destination, frame-native words */
-	uint16_t dport; /* new destination port, network order */
+	uint32_t ports; /* the port word with the new destination port and source port 0 */
 };
 
 /* Prepare the rewrite old_dst -> new_dst:new_dport, source -> new_src (all IPv4). */
@@ -194,8 +194,13 @@ rw_nat4_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off, uint8_t l4_proto,
 
 	memcpy(&o, ip + 12, 4);
 	memcpy(ip + 12, &n->addrs, 8);
-	rw_nat_csums(ip, data + l4_off, 0, l4_proto, n->sum + (uint32_t)~o,
-		     rw_ports_word(new_sport, n->dport));
+	uint64_t s = n->sum + (uint32_t)~o;
+	uint32_t pw = rw_ports_word(new_sport, 0) | n->ports;
+	/* TCP in a copy of its own: checksum offset constant, the UDP cases gone */
+	if (l4_proto == IPPROTO_TCP)
+		rw_nat_csums(ip, data + l4_off, 0, IPPROTO_TCP, s, pw);
+	else
+		rw_nat_csums(ip, data + l4_off, 0, l4_proto, s, pw);
 }
 
 /*
