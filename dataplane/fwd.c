@@ -699,28 +699,35 @@ static inline __attribute__((always_inline)) void
 fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt *p,
 	     struct fwd_vip_memo *memo)
 {
+	/*
+	 * The frame's description in a local first: its fields stay in
+	 * registers here instead of being read back from *p after every store
+	 * into *p (which, to the compiler, might have changed them).
+	 */
+	struct pkt_fast f;
+
 	p->kind = FWD_K_DROP;
 	p->svc = FWD_NONE;
 	p->hint = FLOW_HINT_NONE;
-	p->fast_ok = (uint8_t)pkt_fast_check(b->data, b->len, &p->fast);
+	p->fast_ok = (uint8_t)pkt_fast_check(b->data, b->len, &f);
 	if (__builtin_expect(!p->fast_ok, 0)) {
 		fwd_classify_slow(st, b, p);
 		return;
 	}
-	fwd_key_fast(&p->key, b->data, &p->fast);
-	p->tcp_flags = p->fast.tcp_flags;
-	const uint8_t *ip = b->data + p->fast.l3_off, *l4 = b->data + p->fast.l4_off;
-	if (!p->fast.v6)
-		p->svc = fwd_lookup_service_memo(st, memo, ip + 16, pkt_get16(l4 + 2),
-						 p->fast.l4_proto);
+	p->fast = f;
+	fwd_key_fast(&p->key, b->data, &f);
+	p->tcp_flags = f.tcp_flags;
+	const uint8_t *ip = b->data + f.l3_off, *l4 = b->data + f.l4_off;
+	if (!f.v6)
+		p->svc = fwd_lookup_service_memo(st, memo, ip + 16, pkt_get16(l4 + 2), f.l4_proto);
 	else
 		p->svc = fwd_lookup_service(st, &p->key.dst, p->key.dport, p->key.proto);
 	if (__builtin_expect(p->svc != FWD_NONE, 1) || fwd_is_node(st, &p->key.dst)) {
 		p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
 		/* from the packet too (see fwd_lookup_service_v4); equals flow_hash(&p->key) */
-		p->hash = !p->fast.v6 ? flow_hash_v4(ip + 12, ip + 16, pkt_get16(l4), pkt_get16(l4 + 2),
-						     p->fast.l4_proto)
-				      : flow_hash(&p->key);
+		p->hash = !f.v6 ? flow_hash_v4(ip + 12, ip + 16, pkt_get16(l4), pkt_get16(l4 + 2),
+					       f.l4_proto)
+				: flow_hash(&p->key);
 		return;
 	}
 	/* What fwd_classify_slow concludes for unfragmented TCP/UDP to neither. */
