@@ -189,13 +189,6 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-static inline int rev_eq(const struct flow_entry *e, const struct flow_key *k)
-{
-	return e->rev_sport == k->sport && e->snat_port == k->dport && e->key.proto == k->proto &&
-	       k->pad == 0 && addr_eq(&e->rev_src, &k->src) &&
-	       addr_eq(&e->snat_addr, &k->dst);
-}
-
 static void rev_key(const struct flow_entry *e, struct flow_key *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -257,7 +250,7 @@ static uint32_t bucket_find(const struct flow_table *t, uint32_t bi, const struc
 		const struct flow_entry *e = &t->ent[ref & REF_IDX];
 
 		m &= m - 1;
-		if (ref & REF_REV ? rev_eq(e, k) : flow_key_eq(&e->key, k))
+		if (ref & REF_REV ? flow_rev_eq(e, k) : flow_key_eq(&e->key, k))
 			return ref;
 	}
 	return NIL;
@@ -729,7 +722,7 @@ struct flow_entry *flow_lookup_hint(struct flow_table *t, const struct flow_key 
 		c = &t->ent[hint & REF_IDX];
 		if (hint & REF_REV && (c->flags & (FLOW_F_LIVE | FLOW_F_REV)) ==
 					      (FLOW_F_LIVE | FLOW_F_REV) &&
-		    rev_eq(c, key))
+		    flow_rev_eq(c, key))
 			return hit(t, hint, now, dir);
 	}
 	return flow_lookup_cold(t, key, hash, now, dir);

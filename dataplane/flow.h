@@ -432,6 +432,33 @@ static inline struct flow_entry *flow_hit_fast(const struct flow_index *ix,
 	return (struct flow_entry *)(uintptr_t)e; /* the table's own entry: the caller may write it */
 }
 
+/* Whether e's reverse key (a nat flow's, FLOW_F_REV set) is k. Reads both lines of e. */
+static inline int flow_rev_eq(const struct flow_entry *e, const struct flow_key *k)
+{
+	return e->rev_sport == k->sport && e->snat_port == k->dport && e->key.proto == k->proto &&
+	       k->pad == 0 && addr_eq(&e->rev_src, &k->src) && addr_eq(&e->snat_addr, &k->dst);
+}
+
+/*
+ * flow_hit_fast for a reply: the hint's slot is a reverse key, its entry
+ * is live, holds `key` as its reverse key and has not expired. Returns it,
+ * or NULL (then flow_lookup_hint decides). Changes nothing.
+ */
+static inline struct flow_entry *flow_hit_rev_fast(const struct flow_index *ix,
+						   const struct flow_key *key, uint32_t hint,
+						   uint64_t now)
+{
+	const uint8_t both = FLOW_F_LIVE | FLOW_F_REV;
+
+	if (hint == FLOW_HINT_NONE || !(hint & FLOW_REF_REV))
+		return NULL;
+	const struct flow_entry *e = &ix->ent[hint & FLOW_REF_IDX];
+	if ((e->flags & both) != both || !flow_rev_eq(e, key) ||
+	    flow_entry_expired(ix->tmo, e, now))
+		return NULL;
+	return (struct flow_entry *)(uintptr_t)e; /* the table's own entry: the caller may write it */
+}
+
 /*
  * flow_lookup, trying first the candidate flow_prefetch_entry returned for
  * this key (without reading the bucket again). The table may have changed

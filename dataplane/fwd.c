@@ -436,6 +436,10 @@ struct fwd_state *fwd_state_build_from(const struct fwd_spec *spec, const struct
 			st->services[other].announce = 1;
 	}
 
+	st->node4_only =
+	    st->node_v4.family == ADDR_V4 && fwd_find_vip(st, &st->node_v4) == FWD_NONE;
+	memcpy(&st->node4, st->node_v4.b, 4);
+
 	/* Counter blocks start on their own cache lines: no false sharing. */
 	stride = ((size_t)n_counters * sizeof(struct fwd_counter) + FWD_CACHE_LINE - 1) /
 		 FWD_CACHE_LINE * FWD_CACHE_LINE / sizeof(struct fwd_counter);
@@ -560,6 +564,19 @@ enum fwd_kind {
 static inline int fwd_is_node(const struct fwd_state *st, const struct addr *a)
 {
 	return addr_eq(a->family == ADDR_V4 ? &st->node_v4 : &st->node_v6, a);
+}
+
+/*
+ * fwd_is_node for an IPv4 destination read from the packet: the key stage 1
+ * has just written byte by byte must not be read back (see
+ * fwd_lookup_service_v4).
+ */
+static inline int fwd_is_node4(const struct fwd_state *st, const uint8_t *dst4)
+{
+	uint32_t d;
+
+	memcpy(&d, dst4, 4);
+	return d == st->node4 && st->node_v4.family == ADDR_V4;
 }
 
 static inline void fwd_key(struct flow_key *k, const struct pkt_info *pi)
@@ -690,7 +707,9 @@ fwd_lookup_service_memo(const struct fwd_state *st, struct fwd_vip_memo *m, cons
 	if (d != m->dst4 || pp != m->port_proto) {
 		m->dst4 = d;
 		m->port_proto = pp;
-		m->svc = fwd_lookup_service_v4(st, dst4, port, proto);
+		/* nat replies (to the node address, each to its own SNAT port) miss the memo */
+		m->svc = d == st->node4 && st->node4_only ? FWD_NONE
+							  : fwd_lookup_service_v4(st, dst4, port, proto);
 	}
 	return m->svc;
 }
@@ -722,7 +741,8 @@ fwd_classify(const struct fwd_state *st, const struct rw_buf *b, struct fwd_pkt 
 		p->svc = fwd_lookup_service_memo(st, memo, ip + 16, pkt_get16(l4 + 2), f.l4_proto);
 	else
 		p->svc = fwd_lookup_service(st, &p->key.dst, p->key.dport, p->key.proto);
-	if (__builtin_expect(p->svc != FWD_NONE, 1) || fwd_is_node(st, &p->key.dst)) {
+	if (__builtin_expect(p->svc != FWD_NONE, 1) ||
+	    (!f.v6 ? fwd_is_node4(st, ip + 16) : fwd_is_node(st, &p->key.dst))) {
 		p->kind = p->svc != FWD_NONE ? FWD_K_VIP : FWD_K_REVERSE;
 		/* from the packet too (see fwd_lookup_service_v4); equals flow_hash(&p->key) */
 		p->hash = !f.v6 ? flow_hash_v4(ip + 12, ip + 16, pkt_get16(l4), pkt_get16(l4 + 2),
@@ -940,6 +960,12 @@ static inline void fwd_count(struct fwd_counter *c, uint32_t len)
 	c->bytes += len;
 }
 
+static inline void fwd_count_reply(struct fwd_counter *c, uint32_t len)
+{
+	c->reply_pkts++;
+	c->reply_bytes += len;
+}
+
 /*
  * A flow whose cached backend index is not from this state: it keeps its
  * backend while that backend is still in the service (also when draining);
@@ -1049,7 +1075,7 @@ static __attribute__((noinline)) int fwd_rewrite_l3(const struct fwd_state *st,
 	return rw_ipip_encap(b, &pi, &st->node_v4, &be->addr, 0) < 0 ? -1 : 0;
 }
 
-/* Stage 2 for a packet to a VIP: flow lookup or Maglev, then rewrite. */
+/* Stage 3 for a packet to a VIP: flow lookup or Maglev, then rewrite. */
 static inline __attribute__((always_inline)) int
 fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
 	struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
@@ -1130,13 +1156,20 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
 	return FWD_TX;
 }
 
-/* Stage 2 for a reply to a node address: the NAT flow it belongs to, rewritten back. */
-static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
+/*
+ * Stage 3 for a reply to a node address: the NAT flow it belongs to,
+ * rewritten back. Out of line, but called straight from fwd_finish: no
+ * frame of fwd_finish_other's size for the most common packet after those
+ * to a VIP.
+ */
+static __attribute__((noinline)) int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
 		       struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
-	int dir = FLOW_DIR_FWD;
-	struct flow_entry *e = flow_lookup_hint(w->flows, &p->key, p->hash, p->hint, now, &dir);
+	int dir = FLOW_DIR_REV;
+	struct flow_entry *e = flow_hit_rev_fast(&w->flow_ix, &p->key, p->hint, now);
 
+	if (__builtin_expect(e == NULL, 0))
+		e = flow_lookup_hint(w->flows, &p->key, p->hash, p->hint, now, &dir);
 	if (e == NULL || dir != FLOW_DIR_REV)
 		return fwd_drop(w, res, FWD_DROP_NO_REVERSE_FLOW);
 	if (!st->gateway_ok) /* the next hop towards clients is not resolved (yet) */
@@ -1152,14 +1185,10 @@ static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct 
 	/* Attribute to the service and backend of the current state, if still there. */
 	if (e->svc_idx < st->n_services && e->state_gen == st->gen) {
 		const struct fwd_service *svc = &st->services[e->svc_idx];
-		struct fwd_counter *sc = &cblk[svc->counter];
-		sc->reply_pkts++;
-		sc->reply_bytes += b->len;
-		if (e->backend_idx < svc->n_backends) {
-			struct fwd_counter *bc = &cblk[svc->backends[e->backend_idx].counter];
-			bc->reply_pkts++;
-			bc->reply_bytes += b->len;
-		}
+		uint32_t len = b->len;
+		fwd_count_reply(&cblk[svc->counter], len);
+		if (e->backend_idx < svc->n_backends)
+			fwd_count_reply(&cblk[svc->backends[e->backend_idx].counter], len);
 		res->svc = e->svc_idx;
 		res->backend = e->backend_idx;
 	}
@@ -1168,18 +1197,14 @@ static int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct 
 	return FWD_TX;
 }
 
-/* Stage 3 for everything but a packet to a VIP. */
+/* Stage 3 for everything but a packet to a VIP or a nat reply. */
 static __attribute__((noinline)) int fwd_finish_other(const struct fwd_state *st,
-						      struct fwd_worker *w,
-						      struct fwd_counter *cblk, struct rw_buf *b,
-						      struct fwd_pkt *p, uint64_t now,
-						      struct fwd_result *res)
+						      struct fwd_worker *w, struct rw_buf *b,
+						      struct fwd_pkt *p, struct fwd_result *res)
 {
 	struct pkt_info pi;
 
 	switch (p->kind) {
-	case FWD_K_REVERSE:
-		return fwd_reverse(st, w, cblk, b, p, now, res);
 	case FWD_K_ARP:
 		fwd_pi(b, p, &pi);
 		return fwd_arp(st, w, b, &pi, res);
@@ -1208,7 +1233,9 @@ fwd_finish(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter 
 	res->drop = 0;
 	if (__builtin_expect(p->kind == FWD_K_VIP, 1))
 		return fwd_vip(st, w, cblk, b, p, now, res);
-	return fwd_finish_other(st, w, cblk, b, p, now, res);
+	if (p->kind == FWD_K_REVERSE)
+		return fwd_reverse(st, w, cblk, b, p, now, res);
+	return fwd_finish_other(st, w, b, p, res);
 }
 
 int fwd_packet(const struct fwd_state *st, struct fwd_worker *w, struct rw_buf *b, uint64_t now,

@@ -153,6 +153,12 @@ struct fwd_state {
 	uint8_t gateway_ok; /* gateway_mac is resolved: nat replies are dropped until it is */
 	struct addr node_v4;
 	struct addr node_v6;
+	/*
+	 * node_v4 is set and no service has it as VIP: a packet to it is a nat
+	 * reply without a look at the services (node4 is its bytes, native).
+	 */
+	uint8_t node4_only;
+	uint32_t node4;
 	uint32_t n_services;
 	struct fwd_service *services;
 	/* VIP indexes, open addressing: on (vip, port, proto), and on vip alone */

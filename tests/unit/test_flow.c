@@ -1904,6 +1904,29 @@ static void test_lookup_hint_stale(void **state)
 	assert_ptr_equal(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(&ix, hb, 0), 1004, &dir), eb);
 	assert_int_equal(dir, FLOW_DIR_FWD);
 
+	/*
+	 * The inline reply hit (flow_hit_rev_fast): r through its own hint; not
+	 * through a forward-role hint, no hint, or for a key the entry does not
+	 * hold as reverse key (b itself, r with another port); the forward
+	 * inline hit never takes a reverse hint.
+	 */
+	assert_ptr_equal(flow_hit_rev_fast(&ix, &r, hint_r, 1004), eb);
+	assert_null(flow_hit_rev_fast(&ix, &r, hint_a, 1004));
+	assert_null(flow_hit_rev_fast(&ix, &r, FLOW_HINT_NONE, 1004));
+	assert_null(flow_hit_rev_fast(&ix, &b, hint_r, 1004));
+	struct flow_key r2 = r;
+	r2.dport++;
+	assert_null(flow_hit_rev_fast(&ix, &r2, hint_r, 1004));
+	r2 = r;
+	r2.src.b[3] ^= 1;
+	assert_null(flow_hit_rev_fast(&ix, &r2, hint_r, 1004));
+	r2 = r;
+	r2.dst.b[0] ^= 1;
+	assert_null(flow_hit_rev_fast(&ix, &r2, hint_r, 1004));
+	assert_null(flow_hit_fast(&ix, &r, hint_r, 1004));
+	/* expired: no inline hit (flow_lookup_hint then releases it, below) */
+	assert_null(flow_hit_rev_fast(&ix, &r, hint_r, 1004 + 3600 * 1000000000ull));
+
 	/* expired through the hint: a miss, released once, as flow_lookup does */
 	uint32_t calls = log->calls;
 	assert_null(flow_lookup_hint(t, &b, hb, flow_prefetch_entry(&ix, hb, 0), 1004 + 3600 * 1000000000ull,
