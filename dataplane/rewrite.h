@@ -153,9 +153,15 @@ static inline void rw_nat_frame(uint8_t *data, uint32_t l3_off, uint32_t l4_off,
 				uint8_t l4_proto, const struct addr *new_src, uint16_t new_sport,
 				const struct addr *new_dst, uint16_t new_dport)
 {
-	/* one copy per family, so that the address lengths are constants */
+	/*
+	 * One copy per family, so that the address lengths are constants, and
+	 * IPv4 TCP in its own (as rw_nat4_frame).
+	 */
 	if (v6)
 		rw_nat_frame_af(data, l3_off, l4_off, 1, l4_proto, new_src, new_sport, new_dst,
+				new_dport);
+	else if (l4_proto == IPPROTO_TCP)
+		rw_nat_frame_af(data, l3_off, l4_off, 0, IPPROTO_TCP, new_src, new_sport, new_dst,
 				new_dport);
 	else
 		rw_nat_frame_af(data, l3_off, l4_off, 0, l4_proto, new_src, new_sport, new_dst,
