@@ -228,6 +228,7 @@ struct fwd_worker {
 	struct flow_index flow_ix; /* flows' index arrays, for the burst's inline prefetches */
 	struct snat_pool *snat_v4; /* may be NULL: nat over v4 then drops SNAT_EXHAUSTED */
 	struct snat_pool *snat_v6;
+	struct snat_refs snat_refs4; /* snat_v4's port references: a nat reply's flow entry */
 	uint64_t drops[FWD_DROP__COUNT];
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;

@@ -18,6 +18,7 @@ struct snat_pool {
 	uint32_t head;	 /* next port to hand out */
 	uint32_t n_free; /* ports in the ring, from head */
 	uint64_t *used;	 /* bit (port - lo) set = allocated */
+	uint32_t *ref;	 /* [port - lo]: the holder's reference (snat_set_ref) or SNAT_REF_NONE */
 	uint16_t ring[]; /* n entries */
 };
 
@@ -41,7 +42,7 @@ struct snat_pool *snat_create(const struct addr *addr, uint16_t lo, uint16_t hi,
 	n = (uint32_t)hi - lo + 1;
 	words = (n + 63) / 64;
 	ring_bytes = (sizeof(uint16_t) * n + 7) / 8 * 8;
-	size = sizeof(*p) + ring_bytes + words * sizeof(uint64_t);
+	size = sizeof(*p) + ring_bytes + words * sizeof(uint64_t) + n * sizeof(uint32_t);
 	p = aligned_alloc(64, (size + 63) / 64 * 64);
 	if (p == NULL)
 		return NULL;
@@ -53,8 +54,11 @@ struct snat_pool *snat_create(const struct addr *addr, uint16_t lo, uint16_t hi,
 	p->n = n;
 	p->n_free = n;
 	p->used = (uint64_t *)((char *)p->ring + ring_bytes);
-	for (uint32_t i = 0; i < n; i++)
+	p->ref = (uint32_t *)(p->used + words);
+	for (uint32_t i = 0; i < n; i++) {
 		p->ring[i] = (uint16_t)(lo + i);
+		p->ref[i] = SNAT_REF_NONE;
+	}
 	if (seed != 0) {
 		/* Fisher-Yates; the modulo bias (< n / 2^64) is irrelevant here. */
 		for (uint32_t i = n - 1; i > 0; i--) {
@@ -112,12 +116,33 @@ int snat_free(struct snat_pool *p, uint16_t port)
 	if (!(p->used[bit / 64] & (1ULL << (bit % 64))))
 		return -EINVAL;
 	p->used[bit / 64] &= ~(1ULL << (bit % 64));
+	p->ref[bit] = SNAT_REF_NONE;
 	tail = p->head + p->n_free;
 	if (tail >= p->n)
 		tail -= p->n;
 	p->ring[tail] = port;
 	p->n_free++;
 	return 0;
+}
+
+int snat_set_ref(struct snat_pool *p, uint16_t port, uint32_t ref)
+{
+	uint32_t bit;
+
+	if (port < p->lo || port > p->hi)
+		return -EINVAL;
+	bit = (uint32_t)(port - p->lo);
+	if (!(p->used[bit / 64] & (1ULL << (bit % 64))))
+		return -EINVAL;
+	p->ref[bit] = ref;
+	return 0;
+}
+
+void snat_refs_of(const struct snat_pool *p, struct snat_refs *out)
+{
+	out->ref = p != NULL ? p->ref : NULL;
+	out->lo = p != NULL ? p->lo : 0;
+	out->n = p != NULL ? p->n : 0;
 }
 
 uint32_t snat_in_use(const struct snat_pool *p)

@@ -57,6 +57,37 @@ int snat_peek(const struct snat_pool *p, uint32_t k, uint16_t *port);
  */
 int snat_free(struct snat_pool *p, uint16_t port);
 
+/*
+ * A reference per allocated port, for its holder: nat keeps there the flow
+ * entry that holds the port, so that a reply, which carries the port as its
+ * destination, finds its flow without a hash-table bucket (a cache miss at
+ * a million flows). snat_set_ref sets it for an allocated port (0, or
+ * -EINVAL if the port is outside the range or free); snat_free resets it to
+ * SNAT_REF_NONE. A reference is a hint: the holder checks what it points at.
+ */
+#define SNAT_REF_NONE 0xffffffffu
+int snat_set_ref(struct snat_pool *p, uint16_t port, uint32_t ref);
+
+/*
+ * A read-only view of the references, for the owner's per-packet path:
+ * snat_refs_of(pool, &v) once (pool may be NULL: every lookup then gives
+ * SNAT_REF_NONE), snat_ref(&v, port) per packet. The view stays valid for
+ * the pool's life.
+ */
+struct snat_refs {
+	const uint32_t *ref;
+	uint32_t lo;
+	uint32_t n;
+};
+void snat_refs_of(const struct snat_pool *p, struct snat_refs *out);
+
+static inline uint32_t snat_ref(const struct snat_refs *v, uint16_t port)
+{
+	uint32_t i = (uint32_t)port - v->lo;
+
+	return i < v->n ? v->ref[i] : SNAT_REF_NONE;
+}
+
 /* Ports currently allocated / size of the range. */
 uint32_t snat_in_use(const struct snat_pool *p);
 uint32_t snat_size(const struct snat_pool *p);

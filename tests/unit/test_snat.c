@@ -167,6 +167,46 @@ static void test_peek(void **state)
 }
 
 /* Seeded order: a permutation, reproducible, different for another seed. */
+/* Port references: set on allocated ports only, read through the view, reset by free. */
+static void test_refs(void **state)
+{
+	struct addr a;
+	struct snat_refs v, none;
+	uint16_t port, other;
+
+	(void)state;
+	assert_int_equal(addr_parse("192.0.2.1", &a), 0);
+	struct snat_pool *p = snat_create(&a, 100, 103, 0);
+	assert_non_null(p);
+	snat_refs_of(p, &v);
+	snat_refs_of(NULL, &none);
+	for (uint32_t q = 0; q < 70000; q += 7)
+		assert_int_equal(snat_ref(&none, (uint16_t)q), SNAT_REF_NONE);
+	for (uint16_t q = 98; q < 106; q++) /* inside and around the range: nothing set yet */
+		assert_int_equal(snat_ref(&v, q), SNAT_REF_NONE);
+	assert_int_equal(snat_alloc(p, &port), 0);
+	assert_int_equal(port, 100);
+	assert_int_equal(snat_set_ref(p, port, 7), 0);
+	assert_int_equal(snat_ref(&v, port), 7);
+	assert_int_equal(snat_set_ref(p, 101, 8), -EINVAL); /* free */
+	assert_int_equal(snat_set_ref(p, 99, 8), -EINVAL);	 /* outside */
+	assert_int_equal(snat_set_ref(p, 104, 8), -EINVAL);
+	assert_int_equal(snat_ref(&v, 101), SNAT_REF_NONE);
+	assert_int_equal(snat_alloc(p, &other), 0);
+	assert_int_equal(snat_set_ref(p, other, 9), 0);
+	assert_int_equal(snat_ref(&v, port), 7);
+	assert_int_equal(snat_ref(&v, other), 9);
+	/* freed: reset; handed out again (FIFO: after 102 and 103): no reference until set */
+	assert_int_equal(snat_free(p, port), 0);
+	assert_int_equal(snat_ref(&v, port), SNAT_REF_NONE);
+	assert_int_equal(snat_ref(&v, other), 9);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(snat_alloc(p, &port), 0);
+	assert_int_equal(port, 100);
+	assert_int_equal(snat_ref(&v, port), SNAT_REF_NONE);
+	snat_destroy(p);
+}
+
 static void test_seeded_order(void **state)
 {
 	uint16_t a[1000], b[1000], c[1000];
@@ -302,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(test_fifo_reuse),	 cmocka_unit_test(test_seeded_order),
 	    cmocka_unit_test(test_worker_range), cmocka_unit_test(test_model),
 	    cmocka_unit_test(test_peek),
+	    cmocka_unit_test(test_refs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
