@@ -1165,8 +1165,9 @@ fwd_vip(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cb
  * frame of fwd_finish_other's size for the most common packet after those
  * to a VIP.
  */
-static __attribute__((noinline)) int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w, struct fwd_counter *cblk,
-		       struct rw_buf *b, struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
+static __attribute__((noinline)) int fwd_reverse(const struct fwd_state *st, struct fwd_worker *w,
+						 struct fwd_counter *cblk, struct rw_buf *b,
+						 struct fwd_pkt *p, uint64_t now, struct fwd_result *res)
 {
 	int dir = FLOW_DIR_REV;
 	struct flow_entry *e = flow_hit_rev_fast(&w->flow_ix, &p->key, p->hint, now);
