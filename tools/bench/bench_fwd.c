@@ -260,6 +260,31 @@ struct result {
 	double base[16], est[16], neu[16], rep[16];
 };
 
+/*
+ * reps timed passes of fwd over idx[0 .. count), every packet forwarded (or
+ * exit); ns/packet of this thread's CPU. The clock moves on between passes,
+ * as it does between a flow's packets, so every hit writes its entry's
+ * last_seen (with a fixed `now`, repeated passes over a short flow set
+ * would skip that store and keep the entry lines clean).
+ */
+static double timed_fwd(struct ctx *c, const char *name, const char *what, const uint32_t *idx,
+			uint32_t count, uint32_t reps, uint64_t now0)
+{
+	double t0, t1;
+
+	c->tx = 0;
+	t0 = now_ns();
+	for (uint32_t k = 0; k < reps; k++)
+		bench_pass_fwd(c, idx, count, now0 + k);
+	t1 = now_ns();
+	if (c->tx != (uint64_t)count * reps) {
+		fprintf(stderr, "bench_fwd: %s: %s pass forwarded %llu of %llu\n", name, what,
+			(unsigned long long)c->tx, (unsigned long long)count * reps);
+		exit(1);
+	}
+	return (t1 - t0) / ((double)count * reps);
+}
+
 /* One case: flows [first, first + count) of one service. */
 static void run_case(const char *name, uint32_t first, uint32_t count)
 {
@@ -322,48 +347,20 @@ static void run_case(const char *name, uint32_t first, uint32_t count)
 				exit(1);
 			}
 		}
+		/* established: flow hit, ACKs */
 		shuffle(idx, count);
-		c->tx = 0;
-		t0 = now_ns();
-		/*
-		 * established: flow hit, ACKs. The clock moves on between passes, as
-		 * it does between a flow's packets, so every hit writes its entry's
-		 * last_seen (with a fixed `now`, repeated passes over a short flow set
-		 * would skip that store and keep the entry lines clean).
-		 */
-		for (uint32_t k = 0; k < reps; k++)
-			bench_pass_fwd(c, idx, count, SEC + 3 + k);
-		t1 = now_ns();
-		res.est[r] = (t1 - t0) / ((double)count * reps);
-		if (c->tx != (uint64_t)count * reps) {
-			fprintf(stderr, "bench_fwd: %s: established pass forwarded %llu of %llu\n",
-				name, (unsigned long long)c->tx,
-				(unsigned long long)count * reps);
-			exit(1);
-		}
+		res.est[r] = timed_fwd(c, name, "established", idx, count, reps, SEC + 3);
 		/*
 		 * nat: the backends' replies of the established flows (ACKs):
-		 * reverse lookup, un-NAT, towards the gateway. The clock moves on
-		 * as above.
+		 * reverse lookup, un-NAT, towards the gateway.
 		 */
 		if (first != 0) {
 			shuffle(idx, count);
 			gen_replies = true;
 			reply_flags = PKT_TCP_ACK;
-			c->tx = 0;
-			t0 = now_ns();
-			for (uint32_t k = 0; k < reps; k++)
-				bench_pass_fwd(c, idx, count, SEC + 3 + reps + k);
-			t1 = now_ns();
+			res.rep[r] = timed_fwd(c, name, "reply", idx, count, reps, SEC + 3 + reps);
 			gen_replies = false;
 			reply_flags = PKT_TCP_SYN | PKT_TCP_ACK;
-			res.rep[r] = (t1 - t0) / ((double)count * reps);
-			if (c->tx != (uint64_t)count * reps) {
-				fprintf(stderr, "bench_fwd: %s: reply pass forwarded %llu of %llu\n",
-					name, (unsigned long long)c->tx,
-					(unsigned long long)count * reps);
-				exit(1);
-			}
 		}
 		shuffle(idx, count);
 		t0 = now_ns();
