@@ -518,6 +518,7 @@ void fwd_worker_init(struct fwd_worker *w, unsigned id, struct flow_table *flows
 	w->snat_v4 = snat_v4;
 	w->snat_v6 = snat_v6;
 	snat_refs_of(snat_v4, &w->snat_refs4);
+	snat_refs_of(snat_v6, &w->snat_refs6);
 }
 
 void fwd_flow_release(void *worker, const struct flow_entry *e)
@@ -1296,7 +1297,7 @@ static __attribute__((noinline)) void fwd_prefetch_reverse(const struct fwd_stat
 }
 
 /*
- * Stage 1 for a nat reply (IPv4): its SNAT port's reference (snat_set_ref
+ * Stage 1 for a nat reply: its SNAT port's reference (snat_set_ref
  * in fwd_nat_setup) names its flow entry, so both its lines are requested
  * now, without the bucket: a reply then costs the same two cache misses as
  * a packet to a VIP, and one of them starts a stage earlier. The reference
@@ -1306,8 +1307,8 @@ static __attribute__((noinline)) void fwd_prefetch_reverse(const struct fwd_stat
  */
 static inline void fwd_prefetch_reply(struct fwd_worker *w, struct fwd_pkt *p)
 {
-	uint32_t r = p->key.dst.family == ADDR_V4 ? snat_ref(&w->snat_refs4, p->key.dport)
-						  : SNAT_REF_NONE;
+	uint32_t r = snat_ref(p->key.dst.family == ADDR_V4 ? &w->snat_refs4 : &w->snat_refs6,
+			      p->key.dport);
 
 	if (r != SNAT_REF_NONE) {
 		p->hint = (r & FLOW_REF_IDX) | FLOW_REF_REV;

@@ -229,6 +229,7 @@ struct fwd_worker {
 	struct snat_pool *snat_v4; /* may be NULL: nat over v4 then drops SNAT_EXHAUSTED */
 	struct snat_pool *snat_v6;
 	struct snat_refs snat_refs4; /* snat_v4's port references: a nat reply's flow entry */
+	struct snat_refs snat_refs6;
 	uint64_t drops[FWD_DROP__COUNT];
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;
