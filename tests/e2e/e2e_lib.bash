@@ -218,6 +218,32 @@ flows() { nsx client python3 tools/lab_client.py flows "$@"; }
 # tally FILE: "be1=N be2=N ..." of a "SRCPORT BACKEND" file (failures as FAIL:reason=N).
 tally() { awk '{c[$2]++} END {for (k in c) printf "%s=%d\n", k, c[k]}' "$1" | sort | paste -sd' '; }
 
+# Awk functions for fulcrumd's SIGUSR1 statistics; prepend to a program:
+# awk "$STATS_AWK"'...'. field(NAME): the number after NAME on this line (-1 if
+# none). On each "worker N:" line, handoff_line() adds the worker to q[]
+# (frames its own RX queue delivered: rx - handoff_in + handoff, dpdk_dp.h)
+# and the handoff counters to out, in_ and full. Once traffic has stopped the
+# rings are drained, so every frame handed off was taken by its owner or
+# dropped (ring full): handoff_ok() says so, or prints why not.
+# handoff_report() prints the figures.
+STATS_AWK='
+function field(name,   i) { for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0; return -1 }
+function handoff_line() {
+	w = $2; sub(":", "", w); nw++
+	q[w] = field("rx") - field("handoff_in") + field("handoff")
+	out += field("handoff"); in_ += field("handoff_in"); full += field("handoff_full")
+}
+function handoff_report(   w) {
+	for (w in q) printf "worker %s own-queue rx %d; ", w, q[w]
+	printf "handed off %d, taken %d, ring full %d", out, in_, full
+}
+function handoff_ok() {
+	if (out == 0) { printf "; no reply was handed off"; return 0 }
+	if (out != in_ + full) { printf "; handed off != taken + dropped"; return 0 }
+	return 1
+}
+'
+
 # check_spread WHAT FILE "be1:1 be2:2 ...": every answer is a named backend and
 # each backend's share matches its weight within 5 standard deviations of a
 # binomial count plus 2 % of the sample (Maglev's own table imbalance is well

@@ -306,22 +306,15 @@ fi
 # SNAT, no v4 steering, so these handoffs are IPv6 nat replies.
 fd_stats >"$W/stats-n"
 grep -E '^(service web6-nat|worker|  drops)' "$W/stats-n" | sed 's/^/      /'
-if out=$(awk -v n="$N" '
-	function field(name,   i) { for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0; return -1 }
+if out=$(awk -v n="$N" "$STATS_AWK"'
 	/^service web6-nat / { sf = field("new_flows"); rp = field("reply_pkts") }
-	/^worker [0-9]+: / {
-		w = $2; sub(":", "", w); nw++
-		q[w] = field("rx") - field("handoff_in") + field("handoff")
-		out += field("handoff"); in_ += field("handoff_in"); full += field("handoff_full")
-	}
+	/^worker [0-9]+: / { handoff_line() }
 	END {
 		printf "nat new_flows %d, reply_pkts %d; ", sf, rp
-		for (w in q) printf "worker %s own-queue rx %d; ", w, q[w]
-		printf "handed off %d, taken %d, ring full %d", out, in_, full
+		handoff_report()
 		if (nw != 2 || sf < n || rp == 0) exit 1
 		for (w in q) if (q[w] == 0) { printf "; worker %s received nothing", w; exit 1 }
-		if (out == 0) { printf "; no reply was handed off"; exit 1 }
-		if (out != in_ + full) { printf "; handed off != taken + dropped"; exit 1 }
+		if (!handoff_ok()) exit 1
 	}' "$W/stats-n"); then
 	pass "nat over IPv6 on 2 workers, replies steered: $out"
 else

@@ -60,25 +60,20 @@ if [ "$ok" -eq "$N" ]; then pass "udp nat $NAT:5353: $ok/$N echoes from the VIP"
 # every frame handed off was either taken by its owner or dropped (full).
 fd_stats >"$W/stats"
 grep -E '^(worker|  drops)' "$W/stats" | sed 's/^/      /'
-if out=$(awk '
-	function field(name,   i) { for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0; return -1 }
+if out=$(awk "$STATS_AWK"'
 	/^worker [0-9]+: / {
-		w = $2; sub(":", "", w); n++
-		if (field("handoff") < 0) { printf "worker %s: no handoff counters; ", w; bad = 1; next }
-		q[w] = field("rx") - field("handoff_in") + field("handoff")
-		out += field("handoff"); in_ += field("handoff_in"); full += field("handoff_full")
+		if (field("handoff") < 0) { printf "worker %s: no handoff counters; ", $2; bad = 1; next }
+		handoff_line()
 		total += q[w]
 	}
 	END {
-		if (n != 2) { printf "%d worker lines (expected 2)", n; exit 1 }
-		for (w in q) printf "worker %s own-queue rx %d; ", w, q[w]
-		printf "handed off %d, taken %d, ring full %d", out, in_, full
+		if (nw != 2 && !bad) { printf "%d worker lines (expected 2)", nw; exit 1 }
+		handoff_report()
 		if (bad) exit 1
 		# Both queues carry traffic: the fanout hash spreads ~%d flows, so
 		# each worker gets far more than a tenth of the frames.
 		for (w in q) if (q[w] < total / 10) { printf "; worker %s got too little of its own", w; exit 1 }
-		if (out == 0) { printf "; no reply was handed off"; exit 1 }
-		if (out != in_ + full) { printf "; handed off != taken + dropped"; exit 1 }
+		if (!handoff_ok()) exit 1
 	}' "$W/stats"); then
 	pass "both workers received traffic and nat replies were steered: $out"
 else

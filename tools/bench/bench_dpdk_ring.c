@@ -962,6 +962,17 @@ static void warm_up(struct path *pf, struct dpdk_dp *dp, struct gen *gd, struct 
 
 /* ---- Report ---- */
 
+/* fwd's drops (every reason) the worker counted between two snapshots. */
+static uint64_t fwd_drops_between(const struct dpdk_worker_stats *a,
+				  const struct dpdk_worker_stats *b)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < FWD_DROP__COUNT; k++)
+		n += b->drops[k] - a->drops[k];
+	return n;
+}
+
 static void print_run(int pmd, const char *label, int r, struct gen_result res)
 {
 	printf("  round %d %-5s %6.2f Mpps wall | %6.2f per CPU-s (%3.0f%% of a CPU) | %6.2f per "
@@ -1167,9 +1178,7 @@ static void run_case(struct bench_env *env, int idx, struct bench_case *c)
 		sleeps_measured += b.sleeps - a.sleeps;
 	}
 	dpdk_worker_stats(dp, 0, &ws1);
-	uint64_t drops = 0;
-	for (unsigned k = 0; k < FWD_DROP__COUNT; k++)
-		drops += ws1.drops[k] - ws0.drops[k];
+	uint64_t drops = fwd_drops_between(&ws0, &ws1);
 	printf("  worker over the rounds: rx %llu, tx %llu, drops %llu, TX unsent %llu, live flows "
 	       "%llu, idle sleeps during measured runs %llu\n",
 	       (unsigned long long)(ws1.rx - ws0.rx), (unsigned long long)(ws1.tx - ws0.tx),
@@ -1663,9 +1672,7 @@ static void zl_case(struct bench_env *env, int idx, const struct bench_case *c)
 	}
 
 	dpdk_worker_stats(cr.dp, 0, &ws1);
-	uint64_t drops = 0;
-	for (unsigned k = 0; k < FWD_DROP__COUNT; k++)
-		drops += ws1.drops[k] - ws0.drops[k];
+	uint64_t drops = fwd_drops_between(&ws0, &ws1);
 	printf("  worker over the searches: rx %llu, tx %llu, fwd drops %llu, TX unsent %llu, live "
 	       "flows %llu; frames out after a trial's %d ms drain wait: wire %llu, worker %llu\n",
 	       (unsigned long long)(ws1.rx - ws0.rx), (unsigned long long)(ws1.tx - ws0.tx),
