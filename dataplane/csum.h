@@ -92,23 +92,9 @@ int csum_l4_verify(const struct addr *src, const struct addr *dst, uint8_t proto
 		   uint32_t l4_len);
 
 /*
- * Incremental update, RFC 1624 equation 3: HC' = ~(~HC + ~m + m').
- * Accumulate the differences of every changed 16-bit field into a partial
- * sum with csum_diff16 (start from 0), then apply it once to each checksum
- * that covers those fields with csum_apply (rw_nat_frame does the same for
- * whole addresses and ports, in the frame's byte order, with csum_fold64). Words must sit at even
- * offsets of the covered message (true of every address and port field).
- * For UDP the caller maps a result of 0 to 0xFFFF.
- */
-static inline uint32_t csum_diff16(uint32_t acc, uint16_t old_v, uint16_t new_v)
-{
-	return acc + (uint16_t)~old_v + new_v;
-}
-
-/*
  * Fold a 64-bit sum of 32-bit words to 16 bits (end-around carry), without
  * complementing. The fold works in either byte order, so it also finishes
- * sums taken over words loaded natively from a frame (rw_nat_frame).
+ * sums taken over words loaded natively from a frame (rw_nat_csums).
  */
 static inline uint16_t csum_fold64(uint64_t s)
 {
@@ -116,16 +102,17 @@ static inline uint16_t csum_fold64(uint64_t s)
 	return csum_fold16((uint32_t)((s + (s >> 32 | s << 32)) >> 32));
 }
 
-static inline uint16_t csum_apply(uint16_t csum, uint32_t diff)
-{
-	/* fold diff first so that adding ~csum cannot carry out of 32 bits */
-	return csum_fold((uint32_t)(uint16_t)~csum + csum_fold16(diff));
-}
-
-/* A one-field update: the new checksum value after old_v became new_v. */
+/*
+ * Incremental update of one 16-bit field, RFC 1624 equation 3:
+ * HC' = ~(~HC + ~m + m'), the new checksum value after old_v became new_v
+ * (the field at an even offset of the covered message). Several fields, as
+ * in the nat rewrite, sum their differences first and fold once
+ * (rw_nat_csums). For UDP the caller maps a result of 0 to 0xFFFF.
+ */
 static inline uint16_t csum_update16(uint16_t csum, uint16_t old_v, uint16_t new_v)
 {
-	return csum_apply(csum, csum_diff16(0, old_v, new_v));
+	/* at most 3 * 0xffff: no carry out of 32 bits */
+	return csum_fold((uint32_t)(uint16_t)~csum + (uint16_t)~old_v + new_v);
 }
 
 #endif
